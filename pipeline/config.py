@@ -1,0 +1,269 @@
+"""Typed parameters, loaded from ``params.yaml``, the project's only configuration.
+
+Every section of ``params.yaml`` maps onto a frozen dataclass below. Loading checks every value
+before any work starts: a wrong type, a negative count, an unknown key or an empty/inverted
+range raises :class:`ConfigError` naming the key (``simulate.peaks.count``) and what was
+expected. The defaults live in ``params.yaml`` only: the dataclasses here have none, so a
+missing key is an error too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+BASELINE_FAMILIES = ("spline", "polynomial", "exponential", "hump", "step", "sum")
+PEAK_SHAPES = ("hann", "gaussian", "lorentzian", "pseudo_voigt")
+
+
+class ConfigError(ValueError):
+    """A params.yaml value that cannot be used; the message names the key."""
+
+
+def _spec(**checks: Any) -> Any:
+    """Declare a field with value checks (``min``, ``choices``, ``range``, ``keys``)."""
+    return field(metadata=checks)
+
+
+@dataclass(frozen=True)
+class BaselineParams:
+    """Fluorescence background families and their mixture weights."""
+
+    families: dict[str, float] = _spec(keys=BASELINE_FAMILIES, min=0.0)
+    anchors: tuple[int, int] = _spec(range=True, min=2)  # spline anchor count, inclusive
+    poly_degree: tuple[int, int] = _spec(range=True, min=1)
+    decay: tuple[float, float] = _spec(range=True, min=0.0)  # exp decay length / span
+    hump_width: tuple[float, float] = _spec(range=True, min=0.0)  # hump sigma / span
+    step_width: tuple[float, float] = _spec(range=True, min=0.0)  # step width / span
+
+
+@dataclass(frozen=True)
+class PeakParams:
+    """Raman bands: count, shape mixture, width (FWHM, points) and relative amplitude."""
+
+    shapes: dict[str, float] = _spec(keys=PEAK_SHAPES, min=0.0)
+    count: tuple[int, int] = _spec(range=True, min=0)
+    width: tuple[float, float] = _spec(range=True, min=1e-3)
+    amplitude: tuple[float, float] = _spec(range=True, min=0.0)
+    ratio: tuple[float, float] = _spec(range=True, min=1e-6)  # tallest band / baseline range
+
+
+@dataclass(frozen=True)
+class NoiseParams:
+    """Read noise, shot noise and cosmic-ray spikes, in baseline-range units."""
+
+    read: tuple[float, float] = _spec(range=True, min=0.0)
+    shot: tuple[float, float] = _spec(range=True, min=0.0)
+    cosmic_ray_prob: float = _spec(min=0.0, max=1.0)
+    cosmic_ray_height: tuple[float, float] = _spec(range=True, min=0.0)
+
+
+@dataclass(frozen=True)
+class IntensityParams:
+    """Random intensity scale (log-uniform) and offset (in units of the scale)."""
+
+    scale: tuple[float, float] = _spec(range=True, min=1e-12)
+    offset: tuple[float, float] = _spec(range=True)
+
+
+@dataclass(frozen=True)
+class SimulateParams:
+    """The simulated train/val/test sets."""
+
+    seed: int = _spec(min=0)
+    length: int = _spec(min=32)
+    n_train: int = _spec(min=1)
+    n_val: int = _spec(min=1)
+    n_test: int = _spec(min=1)
+    baseline: BaselineParams = _spec()
+    peaks: PeakParams = _spec()
+    noise: NoiseParams = _spec()
+    intensity: IntensityParams = _spec()
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """The network: ``resunet`` (the seed's ResUNet-1D) or ``unet`` (the plain ablation)."""
+
+    arch: str = _spec(choices=("resunet", "unet"))
+    channels: tuple[int, ...] = _spec(min=1)
+    enc_kernel: int = _spec(min=1)
+    dec_kernel: int = _spec(min=1)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Optimiser and schedule."""
+
+    seed: int = _spec(min=0)
+    epochs: int = _spec(min=1)
+    batch_size: int = _spec(min=1)
+    lr: float = _spec(min=0.0)
+    weight_decay: float = _spec(min=0.0)
+    lr_step: int = _spec(min=1)  # epochs between learning-rate decays
+    lr_gamma: float = _spec(min=0.0, max=1.0)
+    precision: str = _spec(choices=("fp32", "bf16"))
+    threads: int = _spec(min=0)  # 0: all cores
+
+
+@dataclass(frozen=True)
+class ClassicalMethodParams:
+    """A pybaselines Whittaker method: its ``lam`` grid (log10) and iteration limits."""
+
+    log10_lam: tuple[float, ...] = _spec()
+    max_iter: int = _spec(min=1)
+    tol: float = _spec(min=0.0)
+
+
+@dataclass(frozen=True)
+class ClassicalParams:
+    """arPLS and asPLS, with ``lam`` chosen on the validation set."""
+
+    arpls: ClassicalMethodParams = _spec()
+    aspls: ClassicalMethodParams = _spec()
+    n_val_grid: int = _spec(min=1)  # validation spectra used to choose lam
+    n_jobs: int = _spec(min=0)  # 0: all cores
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """Evaluation on the test set."""
+
+    batch_size: int = _spec(min=1)
+    noise_bins: tuple[float, ...] = _spec(min=0.0)  # read-noise bin edges for the breakdown
+
+
+@dataclass(frozen=True)
+class Params:
+    """Everything in ``params.yaml``."""
+
+    simulate: SimulateParams = _spec()
+    model: ModelParams = _spec()
+    train: TrainParams = _spec()
+    classical: ClassicalParams = _spec()
+    evaluate: EvaluateParams = _spec()
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_params(data)
+
+
+def parse_params(data: Any) -> Params:
+    """Build :class:`Params` from a mapping, checking every key and value."""
+    return _build(Params, data, "")
+
+
+def to_dict(params: Any) -> dict[str, Any]:
+    """Plain nested dict (tuples as lists), the inverse of :func:`parse_params`."""
+    return yaml.safe_load(yaml.safe_dump(_plain(dataclasses.asdict(params))))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "params.yaml"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {_describe(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{prefix}{unknown[0]}: unknown key (expected one of {', '.join(sorted(fields))})"
+        )
+    values = {}
+    for name, f in fields.items():
+        key = prefix + name
+        if name not in data:
+            raise ConfigError(f"{key}: missing")
+        values[name] = _value(hints[name], data[name], key, f.metadata)
+    return cls(**values)
+
+
+def _value(hint: Any, raw: Any, key: str, checks: typing.Mapping[str, Any]) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, raw, key + ".")
+    origin = typing.get_origin(hint)
+    if origin is dict:
+        return _mixture(raw, key, checks)
+    if origin is tuple:
+        item_type, *rest = typing.get_args(hint)
+        if not isinstance(raw, list | tuple):
+            raise ConfigError(
+                f"{key}: expected a list of {item_type.__name__}, got {_describe(raw)}"
+            )
+        if rest and rest[0] is not Ellipsis and len(raw) != len(rest) + 1:
+            raise ConfigError(f"{key}: expected [low, high], got {raw!r}")
+        if not raw:
+            raise ConfigError(f"{key}: expected a non-empty list")
+        items = tuple(_scalar(item_type, v, f"{key}[{i}]", checks) for i, v in enumerate(raw))
+        if checks.get("range"):
+            low, high = items
+            empty = low > high if item_type is int else low >= high
+            if empty:
+                raise ConfigError(
+                    f"{key}: empty or inverted range {list(raw)}; expected [low, high] with "
+                    f"low {'<=' if item_type is int else '<'} high"
+                )
+        return items
+    return _scalar(hint, raw, key, checks)
+
+
+def _scalar(kind: type, raw: Any, key: str, checks: typing.Mapping[str, Any]) -> Any:
+    if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+        raw = float(raw)
+    if kind is float and isinstance(raw, str):  # YAML 1.1 reads 1e-3 as a string
+        try:
+            raw = float(raw)
+        except ValueError:
+            pass
+    if type(raw) is not kind:
+        raise ConfigError(f"{key}: expected {kind.__name__}, got {_describe(raw)}")
+    if kind is float and not math.isfinite(raw):
+        raise ConfigError(f"{key}: expected a finite number, got {raw!r}")
+    if "choices" in checks and raw not in checks["choices"]:
+        raise ConfigError(f"{key}: expected one of {', '.join(checks['choices'])}, got {raw!r}")
+    if "min" in checks and raw < checks["min"]:
+        raise ConfigError(f"{key}: expected a value >= {checks['min']}, got {raw!r}")
+    if "max" in checks and raw > checks["max"]:
+        raise ConfigError(f"{key}: expected a value <= {checks['max']}, got {raw!r}")
+    return raw
+
+
+def _mixture(raw: Any, key: str, checks: typing.Mapping[str, Any]) -> dict[str, float]:
+    """Mixture weights: known names, non-negative numbers, not all zero."""
+    allowed = checks["keys"]
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{key}: expected a mapping of {', '.join(allowed)} to weights")
+    weights = {}
+    for name, w in raw.items():
+        if name not in allowed:
+            raise ConfigError(f"{key}.{name}: unknown key (expected one of {', '.join(allowed)})")
+        weights[name] = _scalar(float, w, f"{key}.{name}", {"min": 0.0})
+    if sum(weights.values()) <= 0:
+        raise ConfigError(f"{key}: expected at least one positive weight")
+    return weights
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"

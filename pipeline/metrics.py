@@ -1,0 +1,32 @@
+"""Errors of a predicted baseline against the true one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def baseline_errors(
+    predicted: np.ndarray, true: np.ndarray, observed: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-spectrum RMSE and MAE, in units of each observed spectrum's intensity range.
+
+    Dividing by the observed range (max - min) makes errors comparable across spectra of any
+    intensity scale: they are the errors in the network's normalised units.
+    """
+    span = np.ptp(np.asarray(observed, dtype=np.float64), axis=-1)
+    err = (np.asarray(predicted, dtype=np.float64) - true) / np.maximum(span, 1e-12)[..., None]
+    return {"rmse": np.sqrt(np.mean(err**2, axis=-1)), "mae": np.mean(np.abs(err), axis=-1)}
+
+
+def summarise(values: np.ndarray) -> dict[str, float]:
+    """Mean and spread of per-spectrum errors."""
+    v = np.asarray(values, dtype=np.float64)
+    q25, median, q75 = np.percentile(v, [25, 50, 75])
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "median": float(median),
+        "q25": float(q25),
+        "q75": float(q75),
+        "n": int(v.size),
+    }

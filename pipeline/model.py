@@ -1,0 +1,192 @@
+"""ResUNet-1D: a 1D residual U-Net that predicts the fluorescence baseline of a spectrum.
+
+The default ``ResUNet1D()`` follows the network of the seed paper (Analyst, 2022)::
+
+    input  (B, 1, 512)
+    stem   Conv1d k3            -> 32 x 512
+    enc1   ResDown              -> 48 x 256
+    enc2   ResDown              -> 72 x 128
+    enc3   ResDown              -> 108 x 64
+    enc4   ResDown              -> 162 x 32
+    bottom ResDown              -> 243 x 16
+    dec1   Up + skip(enc4)      -> 162 x 32
+    dec2   Up + skip(enc3)      -> 108 x 64
+    dec3   Up + skip(enc2)      -> 72 x 128
+    dec4   Up + skip(enc1)      -> 48 x 256
+    dec5   Up + skip(stem)      -> 32 x 512
+    head   Conv1d k1            -> 1 x 512   (the baseline, normalised units)
+
+Every level halves the length with a strided convolution, so the network is fully
+convolutional: any length that is a multiple of ``2 ** len(channels[1:])`` (32 by default)
+works. ``UNet1D`` is the plain U-Net ablation (double conv, max-pool, transposed conv,
+concatenated skips).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+SEED_CHANNELS = (32, 48, 72, 108, 162, 243)
+
+
+class ResBlock(nn.Module):
+    """Two Conv1d + BatchNorm layers with a shortcut; ``stride=2`` halves the length."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1):
+        super().__init__()
+        pad = kernel // 2
+        self.conv1 = nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=pad, bias=False)
+        self.bn1 = nn.BatchNorm1d(c_out)
+        self.conv2 = nn.Conv1d(c_out, c_out, kernel, padding=pad, bias=False)
+        self.bn2 = nn.BatchNorm1d(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        if c_in == c_out and stride == 1:
+            self.shortcut = nn.Identity()
+        else:  # a 1x1 projection so the shortcut matches channels and length
+            self.shortcut = nn.Sequential(
+                nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm1d(c_out)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        h = self.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))
+        return self.relu(h + self.shortcut(x))
+
+
+class Up(nn.Module):
+    """Double the length with a transposed convolution, join the skip, refine residually."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int):
+        super().__init__()
+        self.up = nn.ConvTranspose1d(c_in, c_out, 4, stride=2, padding=1)
+        self.block = ResBlock(2 * c_out, c_out, kernel)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        x = self.up(x)  # (B, c_out, 2L)
+        return self.block(torch.cat([x, skip], dim=1))  # (B, c_out, 2L)
+
+
+class ResUNet1D(nn.Module):
+    """ResUNet-1D baseline estimator.
+
+    Parameters
+    ----------
+    channels
+        Channels of the stem, then of each downsampling level; the last is the bottleneck.
+    enc_kernel, dec_kernel
+        Convolution kernel sizes of the encoder and decoder residual blocks.
+
+    References
+    ----------
+    ResUNet-1D for Raman baseline correction, Analyst (2022).
+    """
+
+    def __init__(
+        self,
+        channels: tuple[int, ...] = SEED_CHANNELS,
+        enc_kernel: int = 7,
+        dec_kernel: int = 5,
+    ):
+        super().__init__()
+        self.channels = tuple(channels)
+        self.stem = nn.Conv1d(1, channels[0], 3, padding=1)
+        self.down = nn.ModuleList(
+            ResBlock(c_in, c_out, enc_kernel, stride=2)
+            for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
+        )
+        self.up = nn.ModuleList(
+            Up(c_in, c_out, dec_kernel)
+            for c_in, c_out in zip(channels[:0:-1], channels[-2::-1], strict=True)
+        )
+        self.head = nn.Conv1d(channels[0], 1, 1)
+
+    @property
+    def length_multiple(self) -> int:
+        """Input lengths must be a multiple of this."""
+        return 2 ** (len(self.channels) - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map spectra ``(B, 1, L)`` to baselines ``(B, 1, L)``, both in normalised units."""
+        h = self.stem(x)  # (B, 32, L)
+        skips = []
+        for down in self.down:
+            skips.append(h)
+            h = down(h)  # (B, C_next, L / 2^k); the last is the bottleneck (B, 243, L/32)
+        for up, skip in zip(self.up, reversed(skips), strict=True):
+            h = up(h, skip)  # back up to (B, 32, L)
+        return self.head(h)  # (B, 1, L)
+
+
+class DoubleConv(nn.Module):
+    """(Conv1d + BatchNorm + ReLU) twice, the plain U-Net's block."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int):
+        super().__init__()
+        pad = kernel // 2
+        self.net = nn.Sequential(
+            nn.Conv1d(c_in, c_out, kernel, padding=pad, bias=False),
+            nn.BatchNorm1d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(c_out, c_out, kernel, padding=pad, bias=False),
+            nn.BatchNorm1d(c_out),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.net(x)
+
+
+class UNet1D(nn.Module):
+    """Plain 1D U-Net, the ablation: max-pool down, transposed conv up, concatenated skips."""
+
+    def __init__(self, channels: tuple[int, ...] = SEED_CHANNELS, kernel: int = 7):
+        super().__init__()
+        self.channels = tuple(channels)
+        self.stem = DoubleConv(1, channels[0], kernel)
+        self.pool = nn.MaxPool1d(2)
+        self.down = nn.ModuleList(
+            DoubleConv(c_in, c_out, kernel)
+            for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
+        )
+        self.up = nn.ModuleList(
+            nn.ConvTranspose1d(c_in, c_out, 2, stride=2)
+            for c_in, c_out in zip(channels[:0:-1], channels[-2::-1], strict=True)
+        )
+        self.merge = nn.ModuleList(DoubleConv(2 * c, c, kernel) for c in channels[-2::-1])
+        self.head = nn.Conv1d(channels[0], 1, 1)
+
+    @property
+    def length_multiple(self) -> int:
+        """Input lengths must be a multiple of this."""
+        return 2 ** (len(self.channels) - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map spectra ``(B, 1, L)`` to baselines ``(B, 1, L)``."""
+        h = self.stem(x)  # (B, 32, L)
+        skips = []
+        for down in self.down:
+            skips.append(h)
+            h = down(self.pool(h))  # (B, C_next, L / 2^k)
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips), strict=True):
+            h = merge(torch.cat([up(h), skip], dim=1))
+        return self.head(h)  # (B, 1, L)
+
+
+def build_model(
+    arch: str = "resunet",
+    channels: tuple[int, ...] = SEED_CHANNELS,
+    enc_kernel: int = 7,
+    dec_kernel: int = 5,
+) -> nn.Module:
+    """Build the network named in ``params.yaml`` (``model.arch``)."""
+    if arch == "resunet":
+        return ResUNet1D(tuple(channels), enc_kernel, dec_kernel)
+    if arch == "unet":
+        return UNet1D(tuple(channels), enc_kernel)
+    raise ValueError(f"model.arch: expected 'resunet' or 'unet', got {arch!r}")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

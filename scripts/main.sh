@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up .venv if needed, then run the whole pipeline on the default params.yaml.
+source "$(dirname "$0")/env.sh"
+start=$(date +%s)
+dvc repro "$@"
+dvc metrics show
+echo "pipeline finished in $(( $(date +%s) - start )) s"

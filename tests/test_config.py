@@ -1,0 +1,86 @@
+import copy
+
+import pytest
+import yaml
+
+from pipeline.cli import main
+from pipeline.config import ConfigError, load_params, parse_params, to_dict
+
+from .conftest import ROOT
+
+
+@pytest.fixture
+def raw():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_params_yaml_loads_and_round_trips(params):
+    assert params.simulate.length == 512
+    assert parse_params(to_dict(params)) == params
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("train", "epochs"), "ten", "train.epochs: expected int, got str 'ten'"),
+        (("train", "lr"), "fast", "train.lr: expected float"),
+        (("simulate", "n_train"), -5, "simulate.n_train: expected a value >= 1, got -5"),
+        (("simulate", "peaks", "count"), [-1, 3], "simulate.peaks.count[0]: expected a value >= 0"),
+        (("simulate", "peaks", "width"), [30.0, 2.0], "simulate.peaks.width: empty or inverted"),
+        (("simulate", "noise", "read"), [0.01, 0.01], "simulate.noise.read: empty or inverted"),
+        (("simulate", "baseline", "anchors"), [12, 4], "simulate.baseline.anchors: empty or"),
+        (("simulate", "peaks", "ratio"), [0.1], "simulate.peaks.ratio: expected [low, high]"),
+        (("model", "arch"), "transformer", "model.arch: expected one of resunet, unet"),
+        (("train", "precision"), "fp8", "train.precision: expected one of fp32, bf16"),
+        (("simulate", "baseline", "families"), {"spline": 0}, "at least one positive weight"),
+        (("simulate", "baseline", "families"), {"fractal": 1}, "families.fractal: unknown key"),
+        (("train", "shuffle"), True, None),  # unknown key: set below
+        (("train", "batch_size"), True, "train.batch_size: expected int, got bool"),
+        (("train", "lr_gamma"), 1.5, "train.lr_gamma: expected a value <= 1.0"),
+        (("simulate", "noise", "shot"), [0.0, float("nan")], "expected a finite number"),
+    ],
+)
+def test_bad_values_name_the_key(raw, path, value, message):
+    data = copy.deepcopy(raw)
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError) as err:
+        parse_params(data)
+    expected = message or f"{'.'.join(path)}: unknown key"
+    assert expected in str(err.value)
+
+
+def test_missing_key_and_unknown_section(raw):
+    data = copy.deepcopy(raw)
+    del data["train"]["seed"]
+    with pytest.raises(ConfigError, match=r"train\.seed: missing"):
+        parse_params(data)
+    data = copy.deepcopy(raw)
+    data["serve"] = {}
+    with pytest.raises(ConfigError, match="serve: unknown key"):
+        parse_params(data)
+
+
+def test_not_a_mapping_and_bad_yaml(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_params(bad)
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)
+    with pytest.raises(ConfigError, match="file not found"):
+        load_params(tmp_path / "missing.yaml")
+
+
+def test_cli_stops_before_any_work(raw, tmp_path, capsys):
+    raw["simulate"]["n_test"] = -1
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "sim"
+    code = main(["--params", str(bad), "simulate", "--out", str(out)])
+    assert code == 2
+    assert "simulate.n_test: expected a value >= 1, got -1" in capsys.readouterr().err
+    assert not out.exists()

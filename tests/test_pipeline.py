@@ -1,0 +1,158 @@
+"""The whole DVC pipeline on a tiny configuration, in a scratch git + DVC workspace."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "simulate": {"length": 128, "n_train": 192, "n_val": 48, "n_test": 48},
+    "model": {"channels": [4, 6, 8, 10, 12, 14]},
+    "train": {"epochs": 1, "batch_size": 32, "threads": 1},
+    "classical": {
+        "arpls": {"log10_lam": [3.0, 5.0]},
+        "aspls": {"log10_lam": [4.0, 6.0]},
+        "n_val_grid": 16,
+        "n_jobs": 2,
+    },
+}
+
+
+def _merge(base, over):
+    for k, v in over.items():
+        base[k] = _merge(base[k], v) if isinstance(v, dict) else v
+    return base
+
+
+def _run(cwd, *cmd, check=True):
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["DVC_SITE_CACHE_DIR"] = str(cwd / ".dvc" / "tmp" / "site-cache")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def _md5(path):
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("ws")
+    shutil.copytree(
+        ROOT / "pipeline", ws / "pipeline", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy(ROOT / "dvc.yaml", ws / "dvc.yaml")
+    shutil.copy(ROOT / ".gitignore", ws / ".gitignore")
+    params = _merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(ws, "git", "init", "-q")
+    _run(ws, "dvc", "init", "-q")
+    _run(ws, "dvc", "config", "core.analytics", "false")
+    _run(ws, "dvc", "config", "core.autostage", "true")
+    _run(ws, "dvc", "remote", "add", "-d", "store", str(tmp_path_factory.mktemp("remote")))
+    _run(ws, "dvc", "repro")
+    return ws
+
+
+def test_repro_writes_every_output(workspace):
+    for rel in [
+        "data/simulated/train.npz",
+        "data/classical/test_baselines.npz",
+        "models/resunet.pt",
+        "reports/train_history.csv",
+        "reports/figures/fig_qual_1.png",
+        "reports/figures/fig_qual_2.png",
+        "reports/figures/fig_rmse.png",
+        "reports/figures/fig_mae.png",
+        "dvc.lock",
+    ]:
+        assert (workspace / rel).is_file(), rel
+    metrics = json.loads((workspace / "reports/metrics.json").read_text())
+    for method in ("resunet", "arpls", "aspls"):
+        assert metrics[method]["rmse"]["n"] == 48
+    assert set(metrics["by_family"]) <= {
+        "spline",
+        "polynomial",
+        "exponential",
+        "hump",
+        "step",
+        "sum",
+    }
+    assert metrics["classical_lam"]["arpls"] in (3.0, 5.0)
+    assert "rmse_resunet_over_best_classical" in metrics["ratio"]
+    shown = _run(workspace, "dvc", "metrics", "show", "--json").stdout
+    assert "resunet" in shown
+
+
+def test_nothing_to_do_when_nothing_changed(workspace):
+    out = _run(workspace, "dvc", "status").stdout
+    assert "up to date" in out
+
+
+def test_changing_train_params_reruns_train_and_evaluate_only(workspace):
+    params_path = workspace / "params.yaml"
+    original = params_path.read_text()
+    params = yaml.safe_load(original)
+    params["train"]["seed"] = 1
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        out = _run(workspace, "dvc", "repro").stdout
+        ran = {
+            s
+            for s in ("simulate", "classical", "train", "evaluate")
+            if f"Running stage '{s}'" in out
+        }
+        assert ran == {"train", "evaluate"}, out
+    finally:
+        params_path.write_text(original)
+        _run(workspace, "dvc", "repro")
+
+
+def test_bad_params_stop_the_stage_and_leave_no_output(workspace):
+    params_path = workspace / "params.yaml"
+    original = params_path.read_text()
+    params = yaml.safe_load(original)
+    params["train"]["epochs"] = -3
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        proc = _run(workspace, "dvc", "repro", check=False)
+        assert proc.returncode != 0
+        assert "train.epochs: expected a value >= 1, got -3" in proc.stdout + proc.stderr
+        assert not (workspace / "models/resunet.pt").exists()  # removed, never half-written
+    finally:
+        params_path.write_text(original)
+        _run(workspace, "dvc", "checkout", "-q")
+    assert (workspace / "models/resunet.pt").exists()
+
+
+def test_push_then_pull_restores_identical_artifacts(workspace):
+    lock = yaml.safe_load((workspace / "dvc.lock").read_text())
+    expected = {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if not out["path"].endswith("figures")
+    }
+    assert "models/resunet.pt" in expected
+    _run(workspace, "dvc", "push", "-q")
+    for rel in ("data", "models", "reports"):
+        shutil.rmtree(workspace / rel)
+    shutil.rmtree(workspace / ".dvc" / "cache")
+    _run(workspace, "dvc", "pull", "-q")
+    for rel, md5 in expected.items():
+        assert _md5(workspace / rel) == md5, rel
+    assert (workspace / "reports/figures/fig_rmse.png").exists()
+    assert "up to date" in _run(workspace, "dvc", "status").stdout
