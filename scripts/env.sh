@@ -10,8 +10,11 @@ stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setting up .venv (once; a few minutes) ..."
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  if ! .venv/bin/python -m pip install -e '.[dev]' >.venv/install.log 2>&1; then
+    tail -n 40 .venv/install.log
+    echo "pip install failed: see .venv/install.log" >&2
+    exit 1
+  fi
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
