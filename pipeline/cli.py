@@ -19,6 +19,22 @@ from pipeline.config import ConfigError, Params, load_params
 from pipeline.files import atomic_path, write_json
 
 SPLITS = ("train", "val", "test")
+# Where each stage reads and writes by default (dvc.yaml passes the same paths explicitly).
+PATHS = {
+    name: Path(path)
+    for name, path in {
+        "data": "data/simulated",
+        "classical": "data/classical/test_baselines.npz",
+        "classical_report": "reports/classical.json",
+        "model": "models/resunet.pt",
+        "history": "reports/train_history.csv",
+        "metrics": "reports/metrics.json",
+        "figures": "reports/figures",
+        "onnx": "models/resunet.onnx",
+        "export_report": "reports/export.json",
+        "registration": "reports/registration.json",
+    }.items()
+}
 
 
 def cmd_simulate(p: Params, args: argparse.Namespace) -> None:
@@ -127,6 +143,126 @@ def cmd_evaluate(p: Params, args: argparse.Namespace) -> None:
     print("ResUNet / best classical:", json.dumps(report["ratio"]))
 
 
+def cmd_export(p: Params, args: argparse.Namespace) -> None:
+    """Export the best checkpoint to ONNX; fail when ONNX Runtime disagrees with PyTorch."""
+    from pipeline.export import export_onnx, parity
+    from pipeline.train import load_checkpoint
+
+    model = load_checkpoint(args.model)
+    opset = export_onnx(model, args.out, length=p.simulate.length)
+    error = parity(model, args.out)
+    report = {
+        "opset": opset,
+        "max_abs_error": error,
+        "tolerance": args.tolerance,
+        "dynamic_axes": {"batch": "any", "length": f"multiple of {model.length_multiple}"},
+    }
+    if not error <= args.tolerance:
+        args.out.unlink(missing_ok=True)
+        raise SystemExit(
+            f"export: ONNX output differs from PyTorch by {error:.2e} "
+            f"(> {args.tolerance:g}); no model written"
+        )
+    write_json(args.report, report)
+    print(f"ONNX opset {opset}, max |ONNX - PyTorch| = {error:.2e} on fresh random spectra")
+
+
+def cmd_register(p: Params, args: argparse.Namespace) -> None:
+    """Log this pipeline execution to MLflow, register the model, run the promotion gate."""
+    from pipeline import registry
+    from pipeline.config import to_dict
+    from pipeline.metrics import baseline_errors
+    from pipeline.simulate import SpectrumSet
+
+    client = registry.connect(create=True)
+    files = {
+        "train": args.data / "train.npz",
+        "val": args.data / "val.npz",
+        "test": args.data / "test.npz",
+        "onnx": args.onnx,
+        "checkpoint": args.checkpoint,
+        "params": args.params,
+    }
+    digests = {name: registry.file_digest(path) for name, path in files.items()}
+    metrics = json.loads(args.metrics.read_text())
+    test_metrics = {
+        f"test_{m}_{k}": metrics[m][k]["mean"]
+        for m in ("resunet", "arpls", "aspls")
+        for k in ("rmse", "mae")
+    }
+    with args.history.open() as f:
+        history = list(csv.DictReader(f))
+    # the gate's benchmark: the test set, every method re-evaluated on it now
+    test = SpectrumSet.load(args.data / "test.npz")
+    with np.load(args.classical) as f:
+        classical = {}
+        for m in f.files:
+            e = baseline_errors(f[m], test.baseline, test.observed)
+            classical[m] = {"rmse": float(e["rmse"].mean()), "mae": float(e["mae"].mean())}
+
+    with registry.registry_lock():  # one registration at a time on this store
+        existing = registry.find_version_by_tag(client, "onnx_sha256", digests["onnx"])
+        if existing is not None:
+            print(f"this model is already registered as {registry.MODEL_NAME} v{existing}")
+            out = {"name": registry.MODEL_NAME, "version": existing, "already_registered": True}
+            write_json(args.out, out)
+            return
+        run_id, model_uri = registry.log_pipeline_run(
+            client,
+            params=to_dict(p),
+            history=history,
+            test_metrics=test_metrics,
+            figures=args.figures,
+            checkpoint=args.checkpoint,
+            onnx_path=args.onnx,
+            digests=digests,
+            extra_files=[Path("dvc.lock"), args.params, args.export_report],
+            run_name=f"pipeline {registry.git_commit()[:12]}",
+            grid=p.simulate.length,
+        )
+        tags = {
+            "onnx_sha256": digests["onnx"],
+            "params_sha256": digests["params"],
+            "data.train_sha256": digests["train"],
+            "data.test_sha256": digests["test"],
+            "git_commit": registry.git_commit(),
+            **{k: f"{v:.6g}" for k, v in test_metrics.items()},
+        }
+        decision = registry.register_and_gate(
+            client,
+            run_id=run_id,
+            model_uri=model_uri,
+            version_tags=tags,
+            benchmark={"observed": test.observed, "baseline": test.baseline},
+            classical=classical,
+            command=registry.command_line(),
+        )
+    out = {"name": registry.MODEL_NAME, "run_id": run_id, **registry.decision_dict(decision)}
+    write_json(args.out, out)
+    verdict = "promoted to production" if decision.promoted else "stays challenger"
+    print(f"{registry.MODEL_NAME} v{decision.version} {verdict}: {decision.reason}")
+
+
+def cmd_promote(p: Params, args: argparse.Namespace) -> None:
+    """Give a registered version the production alias, by hand, with a reason."""
+    from pipeline import registry
+
+    client = registry.connect()
+    with registry.registry_lock():
+        registry.promote(client, str(args.version), args.reason, registry.command_line())
+    print(f"{registry.MODEL_NAME} v{args.version} is production: {args.reason}")
+
+
+def cmd_rollback(p: Params, args: argparse.Namespace) -> None:
+    """Move production back to the version that held it before."""
+    from pipeline import registry
+
+    client = registry.connect()
+    with registry.registry_lock():
+        old, new = registry.rollback(client, args.reason, registry.command_line())
+    print(f"{registry.MODEL_NAME} production rolled back from v{old} to v{new}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``raman-baseline`` argument parser."""
     parser = argparse.ArgumentParser(prog="raman-baseline", description=__doc__.splitlines()[0])
@@ -134,19 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("simulate", help=cmd_simulate.__doc__)
-    s.add_argument("--out", type=Path, default=Path("data/simulated"))
+    s.add_argument("--out", type=Path, default=PATHS["data"])
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("classical", help=cmd_classical.__doc__)
-    s.add_argument("--data", type=Path, default=Path("data/simulated"))
-    s.add_argument("--out", type=Path, default=Path("data/classical/test_baselines.npz"))
-    s.add_argument("--report", type=Path, default=Path("reports/classical.json"))
+    _paths(s, data="data", out="classical", report="classical_report")
     s.set_defaults(func=cmd_classical)
 
     s = sub.add_parser("train", help=cmd_train.__doc__)
-    s.add_argument("--data", type=Path, default=Path("data/simulated"))
-    s.add_argument("--out", type=Path, default=Path("models/resunet.pt"))
-    s.add_argument("--history", type=Path, default=Path("reports/train_history.csv"))
+    _paths(s, data="data", out="model", history="history")
     s.add_argument(
         "--resume",
         type=Path,
@@ -157,14 +289,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help=cmd_evaluate.__doc__)
-    s.add_argument("--data", type=Path, default=Path("data/simulated"))
-    s.add_argument("--model", type=Path, default=Path("models/resunet.pt"))
-    s.add_argument("--classical", type=Path, default=Path("data/classical/test_baselines.npz"))
-    s.add_argument("--classical-report", type=Path, default=Path("reports/classical.json"))
-    s.add_argument("--metrics", type=Path, default=Path("reports/metrics.json"))
-    s.add_argument("--figures", type=Path, default=Path("reports/figures"))
+    _paths(s, "data", "model", "classical", "classical_report", "metrics", "figures")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("export", help=cmd_export.__doc__)
+    _paths(s, model="model", out="onnx", report="export_report")
+    s.add_argument("--tolerance", type=float, default=1e-4)
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("register", help=cmd_register.__doc__)
+    _paths(s, "data", "onnx", "classical", "metrics", "history", "figures", "export_report")
+    _paths(s, checkpoint="model", out="registration")
+    s.set_defaults(func=cmd_register)
+
+    s = sub.add_parser("promote", help=cmd_promote.__doc__)
+    s.add_argument("--version", type=int, required=True)
+    s.add_argument("--reason", required=True)
+    s.set_defaults(func=cmd_promote)
+
+    s = sub.add_parser("rollback", help=cmd_rollback.__doc__)
+    s.add_argument("--reason", default="rollback")
+    s.set_defaults(func=cmd_rollback)
     return parser
+
+
+def _paths(parser: argparse.ArgumentParser, *same: str, **renamed: str) -> None:
+    """Add ``--<option>`` path arguments defaulting to ``PATHS`` entries."""
+    for option, key in [*((k, k) for k in same), *renamed.items()]:
+        flag = "--" + option.replace("_", "-")
+        parser.add_argument(flag, type=Path, default=PATHS[key])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +328,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"raman-baseline: invalid {args.params}: {exc}", file=sys.stderr)
         return 2
-    args.func(params, args)
+    try:
+        args.func(params, args)
+    except Exception as exc:
+        from pipeline.registry import RegistryError
+
+        if isinstance(exc, RegistryError):
+            print(f"raman-baseline {args.command}: {exc}", file=sys.stderr)
+            return 1
+        raise
     return 0
 
 

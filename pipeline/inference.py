@@ -40,3 +40,49 @@ def predict_baselines(
         pred = np.asarray(run(z[:, None, :]))[:, 0, :]
         out[start : start + batch_size] = denormalise(pred.astype(np.float64), low, span)
     return out
+
+
+class OnnxBaseline:
+    """The exported network under ONNX Runtime (CPU): the inference path used everywhere.
+
+    :meth:`baselines` takes spectra on any sorted axis, resamples them onto a uniform grid of
+    ``grid`` points when they are not already on one, normalises, runs the network, inverts the
+    normalisation exactly and resamples the baseline back onto the input axis.
+    """
+
+    def __init__(self, onnx_path, grid: int = 512, threads: int = 0):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(
+            str(onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+        self.input = self.session.get_inputs()[0].name
+        self.grid = grid
+
+    def run(self, z: np.ndarray) -> np.ndarray:
+        """Normalised ``(B, 1, L)`` float32 in, normalised baselines ``(B, 1, L)`` out."""
+        return self.session.run(None, {self.input: np.ascontiguousarray(z, np.float32)})[0]
+
+    def baselines(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Baselines ``(N, L)`` of spectra ``y`` ``(N, L)`` on the increasing axis ``x``."""
+        x = np.asarray(x, dtype=np.float64)
+        y = np.atleast_2d(np.asarray(y, dtype=np.float64))
+        if len(x) == self.grid and _uniform(x):
+            return predict_baselines(self.run, y, batch_size)
+        grid = np.linspace(x[0], x[-1], self.grid)
+        on_grid = resample(x, y, grid)
+        return resample(grid, predict_baselines(self.run, on_grid, batch_size), x)
+
+
+def resample(x: np.ndarray, y: np.ndarray, new_x: np.ndarray) -> np.ndarray:
+    """Linear interpolation of every row of ``y`` from the increasing axis ``x`` to ``new_x``."""
+    idx = np.clip(np.searchsorted(x, new_x) - 1, 0, len(x) - 2)
+    w = np.clip((new_x - x[idx]) / (x[idx + 1] - x[idx]), 0.0, 1.0)
+    return y[..., idx] * (1 - w) + y[..., idx + 1] * w
+
+
+def _uniform(x: np.ndarray) -> bool:
+    step = np.diff(x)
+    return bool(np.allclose(step, step[0], rtol=1e-6, atol=0))

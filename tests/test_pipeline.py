@@ -38,6 +38,7 @@ def _run(cwd, *cmd, check=True):
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["DVC_SITE_CACHE_DIR"] = str(cwd / ".dvc" / "tmp" / "site-cache")
+    env.pop("MLFLOW_TRACKING_URI", None)  # the workspace's own mlflow.db
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -77,6 +78,10 @@ def test_repro_writes_every_output(workspace):
         "reports/figures/fig_qual_2.png",
         "reports/figures/fig_rmse.png",
         "reports/figures/fig_mae.png",
+        "models/resunet.onnx",
+        "reports/export.json",
+        "reports/registration.json",
+        "mlflow.db",
         "dvc.lock",
     ]:
         assert (workspace / rel).is_file(), rel
@@ -95,6 +100,12 @@ def test_repro_writes_every_output(workspace):
     assert "rmse_resunet_over_best_classical" in metrics["ratio"]
     shown = _run(workspace, "dvc", "metrics", "show", "--json").stdout
     assert "resunet" in shown
+    export = json.loads((workspace / "reports/export.json").read_text())
+    assert export["max_abs_error"] <= 1e-4 and export["opset"] >= 17
+    registration = json.loads((workspace / "reports/registration.json").read_text())
+    assert registration["name"] == "resunet1d" and registration["version"] == "1"
+    assert registration["reason"]  # the gate's decision, with its reason
+    assert (workspace / "mlruns").is_dir()
 
 
 def test_nothing_to_do_when_nothing_changed(workspace):
@@ -102,7 +113,7 @@ def test_nothing_to_do_when_nothing_changed(workspace):
     assert "up to date" in out
 
 
-def test_changing_train_params_reruns_train_and_evaluate_only(workspace):
+def test_changing_train_params_reruns_train_and_later_stages_only(workspace):
     params_path = workspace / "params.yaml"
     original = params_path.read_text()
     params = yaml.safe_load(original)
@@ -110,12 +121,12 @@ def test_changing_train_params_reruns_train_and_evaluate_only(workspace):
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         out = _run(workspace, "dvc", "repro").stdout
-        ran = {
-            s
-            for s in ("simulate", "classical", "train", "evaluate")
-            if f"Running stage '{s}'" in out
-        }
-        assert ran == {"train", "evaluate"}, out
+        stages = ("simulate", "classical", "train", "evaluate", "export", "register")
+        ran = {s for s in stages if f"Running stage '{s}'" in out}
+        assert ran == {"train", "evaluate", "export", "register"}, out
+        registration = json.loads((workspace / "reports/registration.json").read_text())
+        assert registration["version"] == "2"  # a new version, through the gate
+        assert registration["reason"]
     finally:
         params_path.write_text(original)
         _run(workspace, "dvc", "repro")
