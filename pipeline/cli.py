@@ -263,6 +263,38 @@ def cmd_rollback(p: Params, args: argparse.Namespace) -> None:
     print(f"{registry.MODEL_NAME} production rolled back from v{old} to v{new}")
 
 
+def cmd_correct(p: Params, args: argparse.Namespace) -> None:
+    """Remove the baseline of spectra files: CSV and PNG per spectrum (npz for a batch)."""
+    from functools import partial
+
+    from pipeline import correct
+
+    if args.method == "resunet":
+        try:
+            model = correct.load_network(args.model, grid=p.simulate.length)
+        except correct.ModelLoadError as exc:
+            raise SystemExit(f"raman-baseline correct: {exc}") from exc
+        estimate = partial(correct.network_baselines, model, length_mode=args.length_mode)
+        how = f"ResUNet-1D from {args.model}, length mode {args.length_mode}"
+    else:
+        settings = getattr(p.classical, args.method)
+        log10_lam, source = correct.chosen_log10_lam(args.method, settings, args.classical_report)
+        estimate = correct.classical_baselines(args.method, log10_lam, settings, p.simulate.length)
+        how = (
+            f"{args.method}, log10(lam) = {log10_lam:g} at {p.simulate.length} points ({source}),"
+            f" scaled by (points / {p.simulate.length})^4"
+        )
+    print(f"correcting {len(args.inputs)} file(s) with {how}")
+    report = correct.correct_files(
+        args.inputs, estimate, args.out, plots=not args.no_plots, progress=not args.no_progress
+    )
+    print(f"{report.spectra} spectra corrected: {len(report.written)} files in {args.out}")
+    if report.failed:
+        for _, message in report.failed:
+            print(f"  failed: {message}", file=sys.stderr)
+        raise SystemExit(f"raman-baseline correct: {len(report.failed)} file(s) failed")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``raman-baseline`` argument parser."""
     parser = argparse.ArgumentParser(prog="raman-baseline", description=__doc__.splitlines()[0])
@@ -310,6 +342,24 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("rollback", help=cmd_rollback.__doc__)
     s.add_argument("--reason", default="rollback")
     s.set_defaults(func=cmd_rollback)
+
+    from pipeline.correct import DEFAULT_MODEL, LENGTH_MODES, METHODS
+
+    s = sub.add_parser("correct", help=cmd_correct.__doc__)
+    s.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="spectra files")
+    s.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR")
+    s.add_argument("--method", choices=METHODS, default=METHODS[0])
+    s.add_argument("--model", default=DEFAULT_MODEL, help="a models:/ URI or a path.onnx")
+    s.add_argument(
+        "--length-mode",
+        choices=LENGTH_MODES,
+        default=LENGTH_MODES[0],
+        help="resample onto the training grid and back, or run at the native length (padded)",
+    )
+    _paths(s, classical_report="classical_report")
+    s.add_argument("--no-plots", action="store_true", help="CSV only, no PNG")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_correct)
     return parser
 
 

@@ -1,0 +1,333 @@
+"""``raman-baseline correct``: every real file, batches, classical methods, bad files, models."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pybaselines import Baseline
+
+from pipeline import correct
+from pipeline.cli import main
+from pipeline.export import export_onnx
+from pipeline.model import ResUNet1D
+from pipeline.spectra_io import read_spectra
+
+from .conftest import ROOT
+from .test_spectra_io import EXPECTED, REAL, needs_real, real_files
+
+PARAMS = str(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory):
+    """An untrained tiny ResUNet-1D: fast, and any baseline it draws is a valid test."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.onnx"
+    export_onnx(ResUNet1D(channels=(4, 6, 8, 10, 12, 14)), path, length=512)
+    return path
+
+
+@pytest.fixture(scope="module")
+def network(onnx_model):
+    return correct.load_network(str(onnx_model), grid=512)
+
+
+def run_correct(*args) -> tuple[int, str]:
+    """``raman-baseline correct ...``: (exit status, SystemExit message)."""
+    argv = ["--params", PARAMS, "correct", *map(str, args), "--no-progress"]
+    try:
+        return main(argv), ""
+    except SystemExit as exc:
+        return (1, exc.code) if isinstance(exc.code, str) else (exc.code, "")
+
+
+def spectrum(length=700, seed=0, descending=False):
+    """A smooth background with bands on a non-uniform axis (x, y)."""
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(200.0, 3200.0, length))
+    y = 5000 * np.exp(-x / 1500) + 800 + rng.normal(0, 5, length)
+    for centre in (600.0, 1000.0, 1600.0, 2900.0):
+        y += 700 * np.exp(-(((x - centre) / 9) ** 2))
+    return (x[::-1], y[::-1]) if descending else (x, y)
+
+
+def write_two_columns(path: Path, x, y, sep=",") -> Path:
+    path.write_text("".join(f"{a}{sep}{b}\n" for a, b in zip(x, y, strict=True)))
+    return path
+
+
+def write_wire_map(path: Path, points=3, length=300) -> Path:
+    x, y = spectrum(length, descending=True)
+    lines = ["#X\t\t#Y\t\t#Wave\t\t#Intensity"]
+    for k in range(points):
+        lines += [f"{k}\t0\t{a}\t{b * (k + 1)}" for a, b in zip(x, y, strict=True)]
+    path.write_text("\r\n".join(lines) + "\r\n")
+    return path
+
+
+def read_csv(path: Path) -> np.ndarray:
+    assert path.read_text().splitlines()[0] == "wavenumber,intensity,baseline,corrected"
+    return np.loadtxt(path, delimiter=",", skiprows=1)
+
+
+def stray(outdir: Path) -> list[Path]:
+    """Temporary files (``.name.tmp-PID.ext``) left behind."""
+    return [p for p in outdir.rglob("*") if p.name.startswith(".") or ".tmp-" in p.name]
+
+
+# ------------------------------------------------------------------------ every real file
+
+
+@needs_real
+def test_every_real_file(tmp_path, onnx_model, capsys):
+    out = tmp_path / "out"
+    files = real_files()
+    status, message = run_correct(*files, "-o", out, "--model", onnx_model, "--no-plots")
+    assert (status, message) == (0, "")
+    expected_csvs = []
+    for path in files:
+        n = EXPECTED[path.relative_to(REAL).as_posix()][0]
+        stem = out / path.relative_to(REAL).parent / path.stem
+        names = [stem.name] if n == 1 else [f"{stem.name}_point{k:03d}" for k in range(1, n + 1)]
+        spectra = read_spectra(path)
+        for k, name in enumerate(names):
+            csv = stem.with_name(name + ".csv")
+            table = read_csv(csv)
+            assert table.shape == (spectra.y.shape[1], 4)
+            assert np.allclose(table[:, 0], spectra.x, rtol=1e-9)
+            assert np.allclose(table[:, 1], spectra.y[k], rtol=1e-9)
+            span = np.ptp(spectra.y[k])
+            assert np.allclose(table[:, 3], table[:, 1] - table[:, 2], rtol=0, atol=1e-6 * span)
+            expected_csvs.append(csv)
+    assert {p for p in out.rglob("*") if p.is_file()} == set(expected_csvs)  # nothing else
+    assert f"{len(expected_csvs)} spectra corrected" in capsys.readouterr().out
+
+
+@needs_real
+def test_a_png_per_spectrum_of_a_real_map(tmp_path, onnx_model):
+    path = REAL / "Renishaw_Qontor/CC-124_TAP_plate_5x_3_points.txt"
+    status, _ = run_correct(path, "-o", tmp_path, "--model", onnx_model)
+    assert status == 0
+    stems = [f"CC-124_TAP_plate_5x_3_points_point00{k}" for k in (1, 2, 3)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{s}.{e}" for s in stems for e in ("csv", "png")
+    )
+    for s in stems:
+        assert (tmp_path / f"{s}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------- batches
+
+
+@pytest.mark.parametrize("mode", correct.LENGTH_MODES)
+def test_npz_batch(tmp_path, onnx_model, mode):
+    x, y0 = spectrum(300)
+    y = np.stack([y0, 2 * y0 + 40, y0[::-1]])
+    np.savez(tmp_path / "batch.npz", x=x, y=y)
+    out = tmp_path / "out"
+    status, _ = run_correct(
+        tmp_path / "batch.npz", "-o", out, "--model", onnx_model, "--length-mode", mode
+    )
+    assert status == 0
+    assert sorted(p.name for p in out.iterdir()) == ["batch.npz"]
+    with np.load(out / "batch.npz") as f:
+        assert np.array_equal(f["x"], x) and np.array_equal(f["y"], y)
+        assert f["baseline"].shape == f["corrected"].shape == (3, 300)
+        assert np.allclose(f["corrected"], y - f["baseline"])
+        assert np.isfinite(f["baseline"]).all()
+
+
+def test_mixed_batch_keeps_good_files_and_lists_bad_ones(tmp_path, onnx_model, capsys):
+    good = write_two_columns(tmp_path / "good.csv", *spectrum(500))
+    wire = write_wire_map(tmp_path / "map 1.txt")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    words = write_two_columns(tmp_path / "words.csv", *spectrum(100))
+    words.write_text(words.read_text() + "12.5,oops\n")
+    missing = tmp_path / "missing.txt"
+    out = tmp_path / "out"
+    status, message = run_correct(
+        good, empty, wire, words, missing, "-o", out, "--model", onnx_model
+    )
+    assert status == 1 and "3 file(s) failed" in message
+    err = capsys.readouterr().err
+    assert f"{empty}: empty file" in err
+    assert f"{words}: line 101: 'oops' is not a number" in err
+    assert f"{missing}: no such file" in err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(  # flat: the missing file does not move the common folder
+        ["good.csv", "good.png"]
+        + [f"map 1_point00{k}.{e}" for k in (1, 2, 3) for e in ("csv", "png")]
+    )
+    assert not stray(out)
+
+
+def test_a_file_failing_half_way_leaves_none_of_its_outputs(
+    tmp_path, onnx_model, monkeypatch, capsys
+):
+    calls = []
+    real_plot = correct.plot_correction
+
+    def plot_then_fail(path, *args):
+        calls.append(path)
+        if len(calls) == 2:  # the second point of the map
+            raise OSError("disk full")
+        real_plot(path, *args)
+
+    monkeypatch.setattr(correct, "plot_correction", plot_then_fail)
+    wire = write_wire_map(tmp_path / "map.txt")
+    good = write_two_columns(tmp_path / "z_good.csv", *spectrum(400))
+    out = tmp_path / "out"
+    status, _ = run_correct(wire, good, "-o", out, "--model", onnx_model)
+    assert status == 1 and "disk full" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["z_good.csv", "z_good.png"]
+
+
+def test_outputs_of_same_named_files_do_not_collide(tmp_path):
+    paths = [tmp_path / "a" / "s.txt", tmp_path / "b" / "s.txt", tmp_path / "b" / "s.csv"]
+    for path in paths:
+        path.parent.mkdir(exist_ok=True)
+        path.touch()
+    stems = correct.output_stems(paths, tmp_path / "out")
+    assert stems == [
+        tmp_path / "out" / "a" / "s",
+        tmp_path / "out" / "b" / "s_txt",
+        tmp_path / "out" / "b" / "s_csv",
+    ]
+    assert correct.output_stems([Path("x/one.txt")], Path("o")) == [Path("o/one")]
+    # a missing file (it will fail) does not pull the common folder up to /
+    stems = correct.output_stems([paths[0], Path("/missing.txt")], tmp_path / "out")
+    assert stems == [tmp_path / "out" / "s", tmp_path / "out" / "missing"]
+
+
+# -------------------------------------------------------------------- classical methods
+
+
+@pytest.mark.parametrize("method", ["arpls", "aspls"])
+def test_classical_methods_use_the_validated_lam_scaled_to_the_length(tmp_path, params, method):
+    x, y = spectrum(700)
+    path = write_two_columns(tmp_path / "s.txt", x[::-1], y[::-1], sep="\t")
+    report = tmp_path / "classical.json"
+    report.write_text(json.dumps({m: {"log10_lam": 3.0} for m in ("arpls", "aspls")}))
+    out = tmp_path / "out"
+    status, _ = run_correct(
+        path, "-o", out, "--method", method, "--classical-report", report, "--no-plots"
+    )
+    assert status == 0 and sorted(p.name for p in out.iterdir()) == ["s.csv"]
+    table = read_csv(out / "s.csv")
+    settings = getattr(params.classical, method)
+    lam = 1e3 * (700 / params.simulate.length) ** 4
+    fit = getattr(Baseline(x), method)(y, lam=lam, max_iter=settings.max_iter, tol=settings.tol)
+    assert np.allclose(table[:, 2], fit[0], rtol=1e-8, atol=1e-6)
+
+
+def test_classical_default_lam_without_a_report(tmp_path, params, capsys):
+    path = write_two_columns(tmp_path / "s.csv", *spectrum(300))
+    status, _ = run_correct(
+        path,
+        "-o",
+        tmp_path / "out",
+        "--method",
+        "arpls",
+        "--classical-report",
+        tmp_path / "none.json",
+    )
+    assert status == 0
+    middle = float(np.median(params.classical.arpls.log10_lam))
+    assert (
+        f"log10(lam) = {middle:g} at 512 points (middle of params.yaml's" in capsys.readouterr().out
+    )
+
+
+def test_scaled_lam():
+    assert correct.scaled_lam(1e3, 1024, 512) == pytest.approx(16e3)
+    assert correct.scaled_lam(5.0, 512, 512) == 5.0
+
+
+# -------------------------------------------------------------- the network, any length
+
+
+def test_baselines_are_in_the_users_units(network):
+    x, y = spectrum(777)
+    for mode in correct.LENGTH_MODES:
+        b = correct.network_baselines(network, x, y, length_mode=mode)
+        scaled = correct.network_baselines(network, x, 250 * y - 3e4, length_mode=mode)
+        assert np.allclose(scaled, 250 * b - 3e4, rtol=0, atol=1e-5 * 250 * np.ptp(y))
+
+
+def test_native_and_resample_agree_on_the_training_grid(network):
+    x = np.linspace(100.0, 1900.0, 512)
+    y = np.stack([spectrum(512, seed=s)[1] for s in range(3)])
+    native = correct.network_baselines(network, x, y, length_mode="native")
+    assert np.array_equal(native, correct.network_baselines(network, x, y, length_mode="resample"))
+
+
+def test_native_mode_pads_to_the_multiple_and_crops(network):
+    assert correct.length_multiple(network) == 32
+    seen = []
+
+    def spy(z):
+        seen.append(z.shape)
+        return network.run(z)
+
+    for length, pad in ((300, "edge"), (1015, "reflect"), (320, "edge")):
+        z = np.random.default_rng(length).random((2, 1, length)).astype(np.float32)
+        out = correct.padded(spy, 32, pad)(z)
+        assert out.shape == z.shape and seen[-1][-1] % 32 == 0 and seen[-1][-1] - length < 32
+        left = (seen[-1][-1] - length) // 2
+        padded_input = np.pad(z, ((0, 0), (0, 0), (left, seen[-1][-1] - length - left)), mode=pad)
+        assert np.array_equal(out, network.run(padded_input)[..., left : left + length])
+    with pytest.raises(ValueError, match="unknown length mode"):
+        correct.network_baselines(network, *spectrum(100), length_mode="stretch")
+
+
+# ------------------------------------------------------------------------------ models
+
+
+def test_missing_onnx_file(tmp_path):
+    path = write_two_columns(tmp_path / "s.csv", *spectrum(100))
+    status, message = run_correct(path, "-o", tmp_path / "out", "--model", tmp_path / "nope.onnx")
+    assert status == 1 and "no ONNX model at" in message
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    status, message = run_correct(path, "-o", tmp_path / "out", "--model", tmp_path / "bad.onnx")
+    assert status == 1 and "not a loadable ONNX model" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_registry_problem_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    path = write_two_columns(tmp_path / "s.csv", *spectrum(100))
+    status, _ = run_correct(path, "-o", tmp_path / "out")
+    assert status == 1
+    assert "raman-baseline correct: no MLflow store at" in capsys.readouterr().err
+
+
+def test_production_model_from_a_real_store(tmp_path, monkeypatch, onnx_model, network):
+    from pipeline import registry
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = registry.connect(create=True)
+    run_id, uri = registry.log_pipeline_run(
+        client,
+        params={},
+        history=[],
+        test_metrics={},
+        figures=tmp_path / "no-figures",
+        checkpoint=onnx_model,
+        onnx_path=onnx_model,
+        digests={},
+        extra_files=[],
+        run_name="correct test",
+    )
+    client.create_registered_model(registry.MODEL_NAME)
+    mv = client.create_model_version(registry.MODEL_NAME, uri, run_id=run_id)
+    client.set_registered_model_alias(registry.MODEL_NAME, registry.PRODUCTION, mv.version)
+
+    x, y = spectrum(600)
+    path = write_two_columns(tmp_path / "s.csv", x, y)
+    status, _ = run_correct(path, "-o", tmp_path / "out", "--no-plots")
+    assert status == 0
+    table = read_csv(tmp_path / "out" / "s.csv")
+    assert np.allclose(table[:, 2], correct.network_baselines(network, x, y), rtol=1e-8)
