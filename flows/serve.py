@@ -1,0 +1,76 @@
+"""Serve the training flow as a deployment with a cron schedule (nightly by default).
+
+Needs a running Prefect server (``PREFECT_API_URL``); the ephemeral server does not schedule::
+
+    prefect server start --host 127.0.0.1 --port 4200
+    PREFECT_API_URL=http://127.0.0.1:4200/api python -m flows.serve --workspace .
+    prefect deployment run raman-training/nightly --param overrides='{"train": {"epochs": 5}}'
+
+The process polls the server for the deployment's runs (scheduled or triggered) and runs each
+in a subprocess, until SIGTERM or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from prefect.schedules import Cron
+
+from flows.training import training_flow
+
+DEPLOYMENT = "nightly"
+CRON = "0 2 * * *"  # 02:00 every night
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m flows.serve`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.serve", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--name", default=DEPLOYMENT, help=f"deployment name (default {DEPLOYMENT})"
+    )
+    parser.add_argument(
+        "--cron",
+        default=os.environ.get("RAMAN_TRAINING_CRON", CRON),
+        help=f"cron schedule (default $RAMAN_TRAINING_CRON or {CRON!r})",
+    )
+    parser.add_argument(
+        "--timezone",
+        default=os.environ.get("RAMAN_TRAINING_TIMEZONE", "UTC"),
+        help="IANA time zone of the schedule (default $RAMAN_TRAINING_TIMEZONE or UTC)",
+    )
+    parser.add_argument(
+        "--workspace",
+        type=Path,
+        default=Path("."),
+        help="the DVC workspace the runs use (default: the current directory)",
+    )
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=3600.0,
+        help="seconds a run waits for another run in the workspace (default 3600)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Create (or update) the deployment and serve it until stopped."""
+    args = build_parser().parse_args(argv)
+    workspace = args.workspace.resolve()
+    if not (workspace / "dvc.yaml").is_file():
+        raise SystemExit(f"flows.serve: no dvc.yaml in {workspace}; pass --workspace")
+    training_flow.serve(
+        name=args.name,
+        schedules=[Cron(args.cron, timezone=args.timezone)],
+        parameters={"workspace": str(workspace), "lock_timeout_s": args.lock_timeout},
+        tags=["raman-baseline"],
+        description=f"ResUNet-1D pipeline (dvc.yaml) in {workspace}",
+    )
+
+
+if __name__ == "__main__":
+    main()
