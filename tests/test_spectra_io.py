@@ -19,6 +19,7 @@ needs_real = pytest.mark.skipif(
 
 # file -> (spectra, points, calibrated, kind)
 _HORIBA = (1, 2048, True, "labspec")
+_RENISHAW_MAP = (10, 1015, True, "wire")  # a 10-point map on the Qontor
 EXPECTED = {
     "Horiba_MacroRAM/CC-124-TAP-2.txt": _HORIBA,
     "Horiba_MacroRAM/acetonitrile.txt": _HORIBA,
@@ -34,19 +35,9 @@ EXPECTED = {
     "Renishaw_Qontor/CC-124_TAP_plate_5x_3_points.txt": (3, 1015, True, "wire"),
     "Renishaw_Qontor/acetonitrile_5x.txt": (1, 3179, True, "wire"),
     "Renishaw_Qontor/glass_slide_background.txt": (1, 1015, True, "wire"),
-    "Renishaw_Qontor/chlamy_spectra/2024-11-12_CC-124_MN_slide_10_cells 2.txt": (
-        10,
-        1015,
-        True,
-        "wire",
-    ),
+    "Renishaw_Qontor/chlamy_spectra/2024-11-12_CC-124_MN_slide_10_cells 2.txt": _RENISHAW_MAP,
     **{
-        f"Renishaw_Qontor/chlamy_spectra/2024-11-12_CC-{s}_slide_10_cells.txt": (
-            10,
-            1015,
-            True,
-            "wire",
-        )
+        f"Renishaw_Qontor/chlamy_spectra/2024-11-12_CC-{s}_slide_10_cells.txt": _RENISHAW_MAP
         for s in ("124_TAP", "125_MN", "125_TAP", "1373_MN")
     },
     # named "10 cells", but the export holds 9 points
