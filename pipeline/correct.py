@@ -37,7 +37,7 @@ import numpy as np
 
 from pipeline.config import ClassicalMethodParams
 from pipeline.files import atomic_path
-from pipeline.inference import OnnxBaseline, predict_baselines, resample
+from pipeline.inference import OnnxBaseline, predict_baselines, resample, uniform
 from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumFileError, read_spectra
 
 DEFAULT_MODEL = "models:/resunet1d@production"
@@ -119,7 +119,7 @@ def network_baselines(
     y: np.ndarray,
     length_mode: str = LENGTH_MODES[0],
     pad: str = PAD_MODE,
-    batch_size: int = 256,
+    batch_size: int = 1024,
 ) -> np.ndarray:
     """Baselines ``(N, L)`` of spectra ``y`` ``(N, L)`` on the increasing axis ``x``.
 
@@ -135,15 +135,10 @@ def network_baselines(
     if length_mode != "native":
         raise ValueError(f"unknown length mode {length_mode!r}; expected one of {LENGTH_MODES}")
     run = padded(model.run, length_multiple(model), pad)
-    if _uniform(x):
+    if uniform(x):
         return predict_baselines(run, y, batch_size)
     grid = np.linspace(x[0], x[-1], x.size)
     return resample(grid, predict_baselines(run, resample(x, y, grid), batch_size), x)
-
-
-def _uniform(x: np.ndarray) -> bool:
-    step = np.diff(x)
-    return bool(np.allclose(step, step[0], rtol=1e-6, atol=0))
 
 
 # ----------------------------------------------------------------- classical methods
