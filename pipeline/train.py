@@ -55,15 +55,25 @@ def train(
     val_xy: tuple[torch.Tensor, torch.Tensor],
     resume_path: Path | None = None,
     progress: bool = True,
+    init_state: dict[str, torch.Tensor] | None = None,
+    frozen_norm: bool = False,
 ) -> tuple[dict[str, torch.Tensor], list[Epoch]]:
-    """Train; return the best epoch's ``state_dict`` (on CPU) and the history."""
+    """Train; return the best epoch's ``state_dict`` (on CPU) and the history.
+
+    ``init_state``: start from these weights (fine-tuning) instead of a random initialisation.
+    ``frozen_norm``: keep the batch-norm statistics of ``init_state`` (fine-tuning batches of
+    another domain would otherwise shift them, and with them every simulated prediction).
+    """
     torch.manual_seed(params.seed)
     if params.threads:
         torch.set_num_threads(params.threads)
     device = pick_device()
     model = build_model(
         model_params.arch, model_params.channels, model_params.enc_kernel, model_params.dec_kernel
-    ).to(device)
+    )
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    model = model.to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, params.lr_step, params.lr_gamma)
     shuffle = torch.Generator().manual_seed(params.seed)
@@ -81,10 +91,14 @@ def train(
         best = {"val_mae": state["best_val_mae"], "state": state["best"]}
 
     x_train, y_train = train_xy
-    autocast = torch.autocast(device.type, torch.bfloat16, enabled=params.precision == "bf16")
+    autocast = step_autocast(device, params.precision)
     for epoch in range(len(history) + 1, params.epochs + 1):
         start = time.perf_counter()
         model.train()
+        if frozen_norm:
+            for module in model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         order = torch.randperm(len(x_train), generator=shuffle)
         batches = [
             order[i : i + params.batch_size] for i in range(0, len(order), params.batch_size)
@@ -93,12 +107,7 @@ def train(
         bar = tqdm(batches, desc=f"epoch {epoch}/{params.epochs}", disable=not progress)
         for idx in bar:
             xb, yb = x_train[idx].to(device), y_train[idx].to(device)
-            with autocast:
-                pred = model(xb)
-            loss = torch.sqrt(torch.mean((pred.float() - yb) ** 2))  # RMSE
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            loss = train_step(model, optimiser, xb, yb, autocast)
             total += loss.item() * len(idx)
             seen += len(idx)
             bar.set_postfix(rmse=f"{total / seen:.4f}")
@@ -119,6 +128,32 @@ def train(
         if resume_path is not None:
             _save_resume(resume_path, tag, model, optimiser, schedule, shuffle, history, best)
     return best["state"], history
+
+
+def step_autocast(device: torch.device, precision: str) -> torch.autocast:
+    """The autocast context of a training step: bf16 when ``precision`` is ``bf16``, else off."""
+    return torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16")
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    autocast: torch.autocast,
+) -> torch.Tensor:
+    """One optimisation step on a batch; return its RMSE loss (detached).
+
+    The forward pass runs under ``autocast`` (:func:`step_autocast`: bf16 with fp32 master
+    weights, or off), the RMSE in fp32. ``benchmarks/speed.py`` times this very function.
+    """
+    with autocast:
+        pred = model(xb)
+    loss = torch.sqrt(torch.mean((pred.float() - yb) ** 2))  # RMSE
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss.detach()
 
 
 @torch.no_grad()
