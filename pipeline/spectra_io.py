@@ -140,6 +140,30 @@ def read_spectra(path: str | Path, min_points: int = MIN_POINTS) -> Spectra:
         raise SpectrumFileError(path, str(exc)) from None
 
 
+def checked_spectra(
+    path: str | Path,
+    x: np.ndarray,
+    y: np.ndarray,
+    kind: str,
+    labels: tuple[str, ...] = (),
+    min_points: int = MIN_POINTS,
+) -> Spectra:
+    """Arrays read from ``path`` by another reader, after :func:`read_spectra`'s checks.
+
+    Shapes, NaN or Inf, duplicated or non-monotonic axis, ``min_points``; a decreasing axis
+    is returned increasing with the rows of ``y`` reversed alike.
+
+    Raises
+    ------
+    SpectrumFileError
+        Naming ``path`` and the problem.
+    """
+    try:
+        return _checked(Path(path), _Raw(x, y, kind, tuple(labels)), min_points)
+    except _Bad as exc:
+        raise SpectrumFileError(path, str(exc)) from None
+
+
 # --------------------------------------------------------------------------- the checks
 
 
