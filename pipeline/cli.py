@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 import time
@@ -33,6 +34,19 @@ PATHS = {
         "onnx": "models/resunet.onnx",
         "export_report": "reports/export.json",
         "registration": "reports/registration.json",
+        "fast_model": "models/fast.pt",
+        "fast_history": "reports/fast_history.csv",
+        "fast_onnx": "models/fast.onnx",
+        "fast_export_report": "reports/export_fast.json",
+        "fast_registration": "reports/registration_fast.json",
+        "real": "data/real",
+        "finetuned": "models/finetuned.pt",
+        "finetune_report": "reports/finetune.json",
+        "finetune_history": "reports/finetune_history.csv",
+        "finetune_figures": "reports/finetune_figures",
+        "finetuned_onnx": "models/finetuned.onnx",
+        "finetuned_export_report": "reports/export_finetuned.json",
+        "finetuned_registration": "reports/registration_finetuned.json",
     }.items()
 }
 
@@ -90,28 +104,39 @@ def cmd_classical(p: Params, args: argparse.Namespace) -> None:
 
 
 def cmd_train(p: Params, args: argparse.Namespace) -> None:
-    """Train ResUNet-1D; write the best checkpoint and the per-epoch history."""
+    """Train ResUNet-1D (or, with --student, the fast variant); write checkpoint and history."""
     from pipeline.simulate import SpectrumSet
     from pipeline.train import save_checkpoint, to_tensors, train
 
+    model_params, train_params = p.model, p.train
+    if args.student:
+        model_params = dataclasses.replace(p.model, channels=p.student.channels)
+        train_params = dataclasses.replace(
+            p.train, epochs=p.student.epochs, lr_step=p.student.lr_step
+        )
     sets = {s: SpectrumSet.load(args.data / f"{s}.npz") for s in ("train", "val")}
     tensors = {s: to_tensors(v.observed, v.baseline) for s, v in sets.items()}
     state, history = train(
-        p.model,
-        p.train,
+        model_params,
+        train_params,
         tensors["train"],
         tensors["val"],
         resume_path=args.resume,
         progress=not args.no_progress,
     )
-    save_checkpoint(args.out, state, p.model)
-    with atomic_path(args.history) as tmp, tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(vars(history[0])))
-        writer.writeheader()
-        writer.writerows(vars(e) for e in history)
+    save_checkpoint(args.out, state, model_params)
+    write_history(args.history, history)
     args.resume.unlink(missing_ok=True)  # finished: nothing to resume
     best = min(history, key=lambda e: e.val_mae)
     print(f"best epoch {best.epoch}: val MAE {best.val_mae:.5f}, val RMSE {best.val_rmse:.5f}")
+
+
+def write_history(path: Path, history: list) -> None:
+    """The per-epoch training history as CSV."""
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(vars(history[0])))
+        writer.writeheader()
+        writer.writerows(vars(e) for e in history)
 
 
 def cmd_evaluate(p: Params, args: argparse.Namespace) -> None:
@@ -171,7 +196,6 @@ def cmd_register(p: Params, args: argparse.Namespace) -> None:
     """Log this pipeline execution to MLflow, register the model, run the promotion gate."""
     from pipeline import registry
     from pipeline.config import to_dict
-    from pipeline.metrics import baseline_errors
     from pipeline.simulate import SpectrumSet
 
     client = registry.connect(create=True)
@@ -195,10 +219,7 @@ def cmd_register(p: Params, args: argparse.Namespace) -> None:
     # the gate's benchmark: the test set, every method re-evaluated on it now
     test = SpectrumSet.load(args.data / "test.npz")
     with np.load(args.classical) as f:
-        classical = {}
-        for m in f.files:
-            e = baseline_errors(f[m], test.baseline, test.observed)
-            classical[m] = {"rmse": float(e["rmse"].mean()), "mae": float(e["mae"].mean())}
+        classical = {m: baseline_errors_mean(f[m], test) for m in f.files}
 
     with registry.registry_lock():  # one registration at a time on this store
         existing = registry.find_version_by_tag(client, "onnx_sha256", digests["onnx"])
@@ -237,7 +258,7 @@ def cmd_register(p: Params, args: argparse.Namespace) -> None:
             classical=classical,
             command=registry.command_line(),
         )
-    out = {"name": registry.MODEL_NAME, "run_id": run_id, **registry.decision_dict(decision)}
+    out = {"name": registry.MODEL_NAME, "run_id": run_id, **dataclasses.asdict(decision)}
     write_json(args.out, out)
     verdict = "promoted to production" if decision.promoted else "stays challenger"
     print(f"{registry.MODEL_NAME} v{decision.version} {verdict}: {decision.reason}")
@@ -295,6 +316,311 @@ def cmd_correct(p: Params, args: argparse.Namespace) -> None:
         raise SystemExit(f"raman-baseline correct: {len(report.failed)} file(s) failed")
 
 
+def cmd_register_fast(p: Params, args: argparse.Namespace) -> None:
+    """Register the fast variant (alias ``fast``) if its RMSE is within reach of production's."""
+    from pipeline import registry
+    from pipeline.simulate import SpectrumSet
+
+    client = registry.connect()
+    test = SpectrumSet.load(args.data / "test.npz")
+    benchmark = {"observed": test.observed, "baseline": test.baseline}
+    digests = {"onnx": registry.file_digest(args.onnx), "params": registry.file_digest(args.params)}
+    with registry.registry_lock():
+        existing = registry.find_version_by_tag(client, "onnx_sha256", digests["onnx"])
+        if existing is not None:
+            print(f"this model is already registered as {registry.MODEL_NAME} v{existing}")
+            write_json(args.out, {"version": existing, "already_registered": True})
+            return
+        decision = registry.fast_gate(
+            client,
+            args.onnx,
+            p.simulate.length,
+            benchmark,
+            p.student.max_rmse_ratio,
+            fallback=registered_version(args.registration),
+        )
+        record = {"registered": decision.promoted, "reason": decision.reason}
+        record |= {"variant": decision.challenger, "production": decision.production}
+        record["production_version"] = decision.production_version
+        if decision.promoted:
+            with args.history.open() as f:
+                history = list(csv.DictReader(f))
+            run_id, model_uri = registry.log_pipeline_run(
+                client,
+                params={"model": {**dataclasses.asdict(p.model), **dataclasses.asdict(p.student)}},
+                history=history,
+                test_metrics={f"test_{k}": v for k, v in decision.challenger.items()},
+                figures=None,
+                checkpoint=args.checkpoint,
+                onnx_path=args.onnx,
+                digests=digests,
+                extra_files=[args.export_report],
+                run_name=f"fast variant {registry.git_commit()[:12]}",
+                grid=p.simulate.length,
+            )
+            tags = {
+                "onnx_sha256": digests["onnx"],
+                "variant": "fast",
+                "reference_version": str(decision.production_version),
+                "gate.decision": "registered",
+                "gate.reason": decision.reason,
+            }
+            record["version"] = registry.register_alias(
+                client,
+                run_id=run_id,
+                model_uri=model_uri,
+                version_tags=tags,
+                alias=registry.FAST,
+                why=f"fast gate: {decision.reason}",
+            )
+            record["run_id"] = run_id
+    write_json(args.out, record)
+    if decision.promoted:
+        print(f"{registry.MODEL_NAME} v{record['version']} is @fast: {decision.reason}")
+    else:
+        print(f"fast variant not registered: {decision.reason}")
+
+
+def registered_version(path: Path) -> str | None:
+    """The version the ``register`` stage recorded in ``registration.json``, if any."""
+    if not path.is_file():
+        return None
+    version = json.loads(path.read_text()).get("version")
+    return None if version is None else str(version)
+
+
+def cmd_seed_real(p: Params, args: argparse.Namespace) -> None:
+    """Copy the real spectra (``finetune.real_source``) into the DVC-tracked ``data/real``."""
+    from pipeline import realdata
+
+    source = args.source or Path(p.finetune.real_source)
+    copied = realdata.seed(source, args.out)
+    print(f"{len(copied)} files from {source} in {args.out}")
+
+
+def cmd_finetune(p: Params, args: argparse.Namespace) -> None:
+    """Fine-tune the production network on data/real with simulated replay; report before/after."""
+    import tempfile
+
+    import torch
+
+    from pipeline import finetune as ft
+    from pipeline import realdata, registry
+    from pipeline.config import ModelParams
+    from pipeline.simulate import SpectrumSet
+    from pipeline.train import load_checkpoint, save_checkpoint, to_tensors, train
+
+    f = p.finetune
+    client = registry.connect()
+    with tempfile.TemporaryDirectory() as tmp:
+        parent, parent_run, path = registry.production_checkpoint(
+            client, Path(tmp), fallback=registered_version(args.registration)
+        )
+        parent_model = load_checkpoint(path)
+        mp = torch.load(path, map_location="cpu", weights_only=True)["model_params"]
+    model_params = ModelParams(**{**mp, "channels": tuple(mp["channels"])})
+    grid = p.simulate.length
+
+    records, problems = realdata.load(args.real)
+    skipped = [f"{path}: {message}" for path, message in problems]
+    skipped += [f"{r.file} {r.label}: saturated detector" for r in records if ft.saturated(r)]
+    for line in skipped:
+        print(f"  skipped: {line}", file=sys.stderr)
+    records = [r for r in records if not ft.saturated(r)]
+    if not records:
+        raise SystemExit(f"finetune: no usable real spectra in {args.real}")
+    train_records, heldout = realdata.split(records, f.holdout_fraction, f.seed)
+    metrics = json.loads(args.metrics.read_text())
+    best = min(("arpls", "aspls"), key=lambda m: metrics[m]["rmse"]["mean"])
+    lams = {m: v["log10_lam"] for m, v in json.loads(args.classical_report.read_text()).items()}
+    classical = ft.classical_methods(p.classical, lams, grid)
+    estimate = classical[best]
+    if f.targets == "refined":
+        estimate = ft.refined(ft.network_method(parent_model, grid), classical[best])
+    targets = ft.classical_targets(train_records, estimate)
+
+    sim = {s: SpectrumSet.load(args.data / f"{s}.npz") for s in ("train", "val", "test")}
+    data = ft.training_set(
+        train_records,
+        targets,
+        (sim["train"].observed, sim["train"].baseline),
+        f,
+        p.simulate,
+        f.real_samples,
+        f.replay_samples,
+        f.seed,
+    )
+    val = ft.training_set(
+        train_records,
+        targets,
+        (sim["val"].observed, sim["val"].baseline),
+        f,
+        p.simulate,
+        max(1, f.real_samples // 8),
+        f.replay_samples // 8,
+        f.seed + 1,
+    )
+    settings = dataclasses.replace(
+        p.train, epochs=f.epochs, lr=f.lr, lr_step=f.lr_step, lr_gamma=f.lr_gamma, seed=f.seed
+    )
+    state, history = train(
+        model_params,
+        settings,
+        to_tensors(data.observed, data.baseline),
+        to_tensors(val.observed, val.baseline),
+        progress=not args.no_progress,
+        init_state=parent_model.state_dict(),
+        frozen_norm=True,
+    )
+    save_checkpoint(args.out, state, model_params)
+    write_history(args.history, history)
+    tuned = load_checkpoint(args.out)
+
+    before = ft.simulated_errors(parent_model, sim["test"].observed, sim["test"].baseline)
+    after = ft.simulated_errors(tuned, sim["test"].observed, sim["test"].baseline)
+    methods = {
+        "resunet_before": ft.network_method(parent_model, grid),
+        "resunet_after": ft.network_method(tuned, grid),
+        **classical,
+    }
+    baselines = ft.real_baselines(heldout, methods)
+    quality = ft.real_quality(heldout, baselines)
+    args.figures.mkdir(parents=True, exist_ok=True)
+    for old in args.figures.glob("*.png"):
+        old.unlink()
+    ft.plot_quality(args.figures / "quality.png", quality)
+    for i, r in enumerate(heldout[: f.figures]):
+        title = f"{r.file} {r.label} (held out)"
+        ft.plot_real(
+            args.figures / f"real_{i:02d}.png", r, {m: b[i] for m, b in baselines.items()}, title
+        )
+    report = {
+        "parent_version": parent,
+        "parent_run_id": parent_run,
+        "targets": f.targets,
+        "pseudo_label_method": best,
+        "real": {
+            "spectra": len(records),
+            "train_spectra": len(train_records),
+            "heldout_spectra": len(heldout),
+            "heldout_files": sorted({r.file for r in heldout}),
+            "skipped": skipped,
+            "training_windows": data.n_real,
+            "replayed_simulated": data.n_replay,
+        },
+        "simulated_test": {
+            "before": before,
+            "after": after,
+            "rmse_ratio": after["rmse"] / before["rmse"],
+        },
+        "heldout_quality": quality,
+    }
+    write_json(args.report, report)
+    print(
+        f"fine-tuned from v{parent}: simulated-test RMSE {before['rmse']:.5f} -> "
+        f"{after['rmse']:.5f} ({report['simulated_test']['rmse_ratio']:.3f}x)"
+    )
+    for m, q in quality.items():
+        print(f"  held-out real, {m:15s} " + "  ".join(f"{k} {v:.4g}" for k, v in q.items()))
+
+
+def cmd_register_finetuned(p: Params, args: argparse.Namespace) -> None:
+    """Register the fine-tuned network (tagged with its parent) through the same gate."""
+    from pipeline import registry
+    from pipeline.simulate import SpectrumSet
+
+    client = registry.connect()
+    report = json.loads(args.report.read_text())
+    parent = str(report["parent_version"])
+    test = SpectrumSet.load(args.data / "test.npz")
+    benchmark = {"observed": test.observed, "baseline": test.baseline}
+    with np.load(args.classical) as f:
+        classical = {m: baseline_errors_mean(f[m], test) for m in f.files}
+    digests = {
+        "onnx": registry.file_digest(args.onnx),
+        "checkpoint": registry.file_digest(args.checkpoint),
+        "params": registry.file_digest(args.params),
+    }
+    with registry.registry_lock():
+        existing = registry.find_version_by_tag(client, "onnx_sha256", digests["onnx"])
+        if existing is not None:
+            print(f"this model is already registered as {registry.MODEL_NAME} v{existing}")
+            write_json(args.out, {"version": existing, "already_registered": True})
+            return
+        x = np.arange(test.observed.shape[1], dtype=np.float64)
+        parent_scores = registry.score_version(parent, x, test.observed, test.baseline)
+        tuned = registry.score_onnx(args.onnx, p.simulate.length, benchmark)
+        ratio = tuned["rmse"] / parent_scores["rmse"]
+        record = {"parent_version": parent, "simulated_test": tuned, "parent": parent_scores}
+        record["rmse_ratio"] = ratio
+        if ratio > p.finetune.max_sim_rmse_ratio:
+            record |= {
+                "registered": False,
+                "reason": (
+                    f"simulated-test RMSE {tuned['rmse']:.5f} is {ratio:.3f} x parent "
+                    f"v{parent}'s {parent_scores['rmse']:.5f} (> {p.finetune.max_sim_rmse_ratio:g})"
+                ),
+            }
+            write_json(args.out, record)
+            print(f"fine-tuned model not registered: {record['reason']}")
+            return
+        with args.history.open() as f:
+            history = list(csv.DictReader(f))
+        quality = {
+            f"real_{method}_{k}": v
+            for method, q in report["heldout_quality"].items()
+            for k, v in q.items()
+        }
+        metrics = {f"test_{k}": v for k, v in tuned.items()}
+        metrics |= {f"parent_test_{k}": v for k, v in parent_scores.items()}
+        metrics["test_rmse_ratio_to_parent"] = ratio
+        run_id, model_uri = registry.log_pipeline_run(
+            client,
+            params={"finetune": dataclasses.asdict(p.finetune), "parent_version": parent},
+            history=history,
+            test_metrics=metrics | quality,
+            figures=args.figures,
+            checkpoint=args.checkpoint,
+            onnx_path=args.onnx,
+            digests=digests,
+            extra_files=[args.report, args.export_report],
+            run_name=f"finetune of v{parent} {registry.git_commit()[:12]}",
+            grid=p.simulate.length,
+        )
+        tags = {
+            "onnx_sha256": digests["onnx"],
+            "parent_version": parent,
+            "parent_run_id": str(report["parent_run_id"]),
+            "finetuned": "true",
+            "finetune.targets": str(report["targets"]),
+            "git_commit": registry.git_commit(),
+        }
+        decision = registry.register_and_gate(
+            client,
+            run_id=run_id,
+            model_uri=model_uri,
+            version_tags=tags,
+            benchmark=benchmark,
+            classical=classical,
+            command=registry.command_line(),
+        )
+    record |= {"registered": True, "run_id": run_id, **dataclasses.asdict(decision)}
+    write_json(args.out, record)
+    verdict = "promoted to production" if decision.promoted else "stays challenger"
+    print(
+        f"{registry.MODEL_NAME} v{decision.version} (fine-tuned from v{parent}, simulated-test "
+        f"RMSE {ratio:.3f} x parent's) {verdict}: {decision.reason}"
+    )
+
+
+def baseline_errors_mean(predicted: np.ndarray, test) -> dict[str, float]:
+    """Mean RMSE and MAE of baselines on a simulated set."""
+    from pipeline.metrics import baseline_errors
+
+    e = baseline_errors(predicted, test.baseline, test.observed)
+    return {"rmse": float(e["rmse"].mean()), "mae": float(e["mae"].mean())}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``raman-baseline`` argument parser."""
     parser = argparse.ArgumentParser(prog="raman-baseline", description=__doc__.splitlines()[0])
@@ -311,6 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help=cmd_train.__doc__)
     _paths(s, data="data", out="model", history="history")
+    s.add_argument("--student", action="store_true", help="the fast variant (params: student)")
     s.add_argument(
         "--resume",
         type=Path,
@@ -333,6 +660,29 @@ def build_parser() -> argparse.ArgumentParser:
     _paths(s, "data", "onnx", "classical", "metrics", "history", "figures", "export_report")
     _paths(s, checkpoint="model", out="registration")
     s.set_defaults(func=cmd_register)
+
+    s = sub.add_parser("register-fast", help=cmd_register_fast.__doc__)
+    _paths(s, "data", onnx="fast_onnx", checkpoint="fast_model", history="fast_history")
+    _paths(s, "registration", export_report="fast_export_report", out="fast_registration")
+    s.set_defaults(func=cmd_register_fast)
+
+    s = sub.add_parser("seed-real", help=cmd_seed_real.__doc__)
+    s.add_argument("--source", type=Path, default=None, help="default: finetune.real_source")
+    _paths(s, out="real")
+    s.set_defaults(func=cmd_seed_real)
+
+    s = sub.add_parser("finetune", help=cmd_finetune.__doc__)
+    _paths(s, "real", "data", "metrics", "classical_report", "registration")
+    _paths(s, out="finetuned", history="finetune_history", report="finetune_report")
+    _paths(s, figures="finetune_figures")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_finetune)
+
+    s = sub.add_parser("register-finetuned", help=cmd_register_finetuned.__doc__)
+    _paths(s, "data", "classical", onnx="finetuned_onnx", checkpoint="finetuned")
+    _paths(s, history="finetune_history", report="finetune_report", figures="finetune_figures")
+    _paths(s, export_report="finetuned_export_report", out="finetuned_registration")
+    s.set_defaults(func=cmd_register_finetuned)
 
     s = sub.add_parser("promote", help=cmd_promote.__doc__)
     s.add_argument("--version", type=int, required=True)

@@ -140,6 +140,35 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class StudentParams:
+    """The fast variant: a narrower ResUNet-1D, trained like ``train`` but for longer."""
+
+    channels: tuple[int, ...] = _spec(min=1)
+    epochs: int = _spec(min=1)
+    lr_step: int = _spec(min=1)
+    max_rmse_ratio: float = _spec(min=1.0)  # registered only within this x the fp32 model's RMSE
+
+
+@dataclass(frozen=True)
+class FinetuneParams:
+    """Fine-tuning of the production network on real spectra (``data/real``)."""
+
+    real_source: str = _spec()  # the folder data/real is seeded from
+    holdout_fraction: float = _spec(min=0.01, max=0.99)  # real files kept out for evaluation
+    targets: str = _spec(choices=("pseudo", "refined", "transplant"))  # raw spectra: no reference
+    real_samples: int = _spec(min=1)  # augmented real training spectra
+    replay_samples: int = _spec(min=0)  # simulated training spectra replayed with them
+    min_window: float = _spec(min=0.05, max=1.0)  # smallest crop, fraction of the axis
+    seed: int = _spec(min=0)
+    epochs: int = _spec(min=1)
+    lr: float = _spec(min=0.0)
+    lr_step: int = _spec(min=1)
+    lr_gamma: float = _spec(min=0.0, max=1.0)
+    max_sim_rmse_ratio: float = _spec(min=1.0)  # simulated-test RMSE vs the parent's, at most
+    figures: int = _spec(min=0)  # held-out real spectra drawn in the report
+
+
+@dataclass(frozen=True)
 class Params:
     """Everything in ``params.yaml``."""
 
@@ -148,6 +177,8 @@ class Params:
     train: TrainParams = _spec()
     classical: ClassicalParams = _spec()
     evaluate: EvaluateParams = _spec()
+    student: StudentParams = _spec()
+    finetune: FinetuneParams = _spec()
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from pipeline.metrics import baseline_errors
 
 MODEL_NAME = "resunet1d"
 EXPERIMENT = "raman-baseline"
-CHALLENGER, PRODUCTION = "challenger", "production"
+CHALLENGER, PRODUCTION, FAST = "challenger", "production", "fast"
 
 
 class RegistryError(RuntimeError):
@@ -369,7 +369,7 @@ def rollback(client, reason: str, command: str) -> tuple[str, str]:
     current = production_version(client)
     if current is None:
         raise RegistryError(f"{MODEL_NAME} has no production version to roll back from")
-    history = [v for v in _production_history(client)]
+    history = _production_history(client)
     while history and history[-1] == current:
         history.pop()
     if not history:
@@ -397,11 +397,6 @@ def _append_log(client, version: str, entry: dict) -> None:
 def command_line() -> str:
     """The command that is running, for the alias log."""
     return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-
-
-def decision_dict(decision: Decision) -> dict:
-    """JSON-ready form of a :class:`Decision`."""
-    return asdict(decision)
 
 
 # ------------------------------------------------------------------------ registration
@@ -436,7 +431,7 @@ def log_pipeline_run(
     params: dict,
     history: list[dict],
     test_metrics: dict,
-    figures: Path,
+    figures: Path | None,
     checkpoint: Path,
     onnx_path: Path,
     digests: dict[str, str],
@@ -457,7 +452,7 @@ def log_pipeline_run(
         )
         mlflow.set_tags({f"data.{k}": v for k, v in digests.items()})
         mlflow.log_dict(digests, "data_digests.json")
-        if figures.is_dir():
+        if figures is not None and figures.is_dir():
             mlflow.log_artifacts(str(figures), "figures")
         for path in extra_files:
             if path.exists():
@@ -534,3 +529,89 @@ def _wait_ready(client, version: str, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise RegistryError(f"{MODEL_NAME} v{version} did not become READY")
         time.sleep(0.2)
+
+
+# ------------------------------------------------------ fine-tuning and the fast variant
+
+
+def reference_version(client, fallback: str | None = None) -> str:
+    """The production version; ``fallback`` (the version just registered) when there is none.
+
+    A workspace whose first model was refused by the gate has no production version yet;
+    fine-tuning and the fast variant then start from, and compare with, that model.
+    """
+    version = production_version(client) or fallback
+    if version is None:
+        raise RegistryError(f"{MODEL_NAME} has no production version: run the pipeline first")
+    return str(version)
+
+
+def production_checkpoint(client, dest: Path, fallback: str | None = None) -> tuple[str, str, Path]:
+    """:func:`reference_version`, its run and its checkpoint downloaded into ``dest``."""
+    version = reference_version(client, fallback)
+    run_id = client.get_model_version(MODEL_NAME, version).run_id
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="checkpoint", dst_path=str(dest)
+        )
+    except Exception as exc:
+        message = f"cannot download the checkpoint of {MODEL_NAME} v{version}: {exc}"
+        raise RegistryError(message) from exc
+    found = sorted(Path(path).glob("*.pt"))
+    if not found:
+        raise RegistryError(f"{MODEL_NAME} v{version}'s run {run_id} holds no checkpoint/*.pt")
+    return version, run_id, found[0]
+
+
+def score_onnx(onnx_path: Path, grid: int, benchmark: dict[str, np.ndarray]) -> dict[str, float]:
+    """Mean RMSE and MAE of an ONNX file on a benchmark set, through the registered path."""
+    observed = benchmark["observed"]
+    x = np.arange(observed.shape[1], dtype=np.float64)
+    baseline = OnnxBaseline(onnx_path, grid=grid).baselines(x, observed)
+    e = baseline_errors(baseline, benchmark["baseline"], observed)
+    return {"rmse": float(e["rmse"].mean()), "mae": float(e["mae"].mean())}
+
+
+def fast_gate(
+    client,
+    onnx_path: Path,
+    grid: int,
+    benchmark: dict[str, np.ndarray],
+    max_ratio: float,
+    fallback: str | None = None,
+) -> Decision:
+    """Whether a faster variant may be registered: RMSE within ``max_ratio`` of production's.
+
+    The reference is :func:`reference_version` (production, else ``fallback``).
+    Both are scored now, on the same benchmark set; no number is read from logs.
+    """
+    current = reference_version(client, fallback)
+    x = np.arange(benchmark["observed"].shape[1], dtype=np.float64)
+    reference = score_version(current, x, benchmark["observed"], benchmark["baseline"])
+    new = score_onnx(onnx_path, grid, benchmark)
+    ratio = new["rmse"] / reference["rmse"]
+    ok = ratio <= max_ratio
+    verdict = "within" if ok else "not within"
+    reason = (
+        f"RMSE {new['rmse']:.5f} = {ratio:.3f} x production v{current}'s {reference['rmse']:.5f}, "
+        f"{verdict} the {max_ratio:g} x allowed"
+    )
+    return Decision("", ok, reason, new, reference, current, {})
+
+
+def register_alias(
+    client, *, run_id: str, model_uri: str, version_tags: dict[str, str], alias: str, why: str
+) -> str:
+    """Register a new version and give it ``alias`` (not ``production``); return the version."""
+    with contextlib.suppress(Exception):
+        client.create_registered_model(MODEL_NAME)
+    mv = client.create_model_version(MODEL_NAME, model_uri, run_id=run_id, tags=version_tags)
+    version = str(mv.version)
+    try:
+        _wait_ready(client, version)
+        move_alias(client, alias, version, why, command_line())
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.delete_model_version(MODEL_NAME, version)
+        raise
+    return version

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from .conftest import ROOT
+from .test_spectra_io import REAL
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +25,14 @@ TINY = {
         "aspls": {"log10_lam": [4.0, 6.0]},
         "n_val_grid": 16,
         "n_jobs": 2,
+    },
+    "student": {"channels": [4, 4, 6, 6, 8, 8], "epochs": 1},
+    "finetune": {
+        "real_source": str(REAL.resolve()),
+        "real_samples": 64,
+        "replay_samples": 64,
+        "epochs": 1,
+        "figures": 2,
     },
 }
 
@@ -108,6 +117,43 @@ def test_repro_writes_every_output(workspace):
     assert (workspace / "mlruns").is_dir()
 
 
+def test_repro_fine_tunes_on_the_real_folder_and_registers_with_the_parent(workspace):
+    real = sorted(
+        p.relative_to(workspace / "data/real") for p in (workspace / "data/real").rglob("*")
+    )
+    assert Path("Horiba_MacroRAM/acetonitrile.txt") in real  # seeded from the shared folder
+    report = json.loads((workspace / "reports/finetune.json").read_text())
+    parent = json.loads((workspace / "reports/registration.json").read_text())["version"]
+    assert str(report["parent_version"]) == parent  # no production: the registered version
+    assert report["real"]["heldout_spectra"] > 0 and report["real"]["train_spectra"] > 0
+    assert set(report["heldout_quality"]) == {"resunet_before", "resunet_after", "arpls", "aspls"}
+    assert "saturated detector" in " ".join(report["real"]["skipped"])
+    figures = sorted(p.name for p in (workspace / "reports/finetune_figures").iterdir())
+    assert figures == ["quality.png", "real_00.png", "real_01.png"]
+    record = json.loads((workspace / "reports/registration_finetuned.json").read_text())
+    assert record["parent_version"] == parent
+    ratio = record["simulated_test"]["rmse"] / record["parent"]["rmse"]
+    assert record["rmse_ratio"] == pytest.approx(ratio)
+    assert record["registered"] == (ratio <= 1.10)
+    if record["registered"]:
+        import mlflow
+
+        uri = f"sqlite:///{workspace / 'mlflow.db'}"
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        version = client.get_model_version("resunet1d", record["version"])
+        assert version.tags["parent_version"] == parent
+        artifacts = {a.path for a in client.list_artifacts(record["run_id"], "figures")}
+        assert "figures/quality.png" in artifacts
+
+
+def test_repro_gates_the_fast_variant_against_the_registered_model(workspace):
+    record = json.loads((workspace / "reports/registration_fast.json").read_text())
+    assert record["production_version"] == "1"
+    ratio = record["variant"]["rmse"] / record["production"]["rmse"]
+    assert record["registered"] == (ratio <= 1.05), record["reason"]
+    assert f"{ratio:.3f} x production v1" in record["reason"]
+
+
 def test_nothing_to_do_when_nothing_changed(workspace):
     out = _run(workspace, "dvc", "status").stdout
     assert "up to date" in out
@@ -119,13 +165,15 @@ def test_changing_train_params_reruns_train_and_later_stages_only(workspace):
     params = yaml.safe_load(original)
     params["train"]["seed"] = 1
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    before = json.loads((workspace / "reports/registration.json").read_text())
     try:
         out = _run(workspace, "dvc", "repro").stdout
-        stages = ("simulate", "classical", "train", "evaluate", "export", "register")
+        stages = yaml.safe_load((workspace / "dvc.yaml").read_text())["stages"]
         ran = {s for s in stages if f"Running stage '{s}'" in out}
-        assert ran == {"train", "evaluate", "export", "register"}, out
+        # the data and the classical fits stay; both networks and the fine-tuning follow
+        assert ran == set(stages) - {"simulate", "real", "classical"}, out
         registration = json.loads((workspace / "reports/registration.json").read_text())
-        assert registration["version"] == "2"  # a new version, through the gate
+        assert int(registration["version"]) > int(before["version"])  # new, through the gate
         assert registration["reason"]
     finally:
         params_path.write_text(original)
@@ -155,7 +203,7 @@ def test_push_then_pull_restores_identical_artifacts(workspace):
         out["path"]: out["md5"]
         for stage in lock["stages"].values()
         for out in stage.get("outs", [])
-        if not out["path"].endswith("figures")
+        if not out["md5"].endswith(".dir")  # folders: checked below by a file in them
     }
     assert "models/resunet.pt" in expected
     _run(workspace, "dvc", "push", "-q")
@@ -166,4 +214,5 @@ def test_push_then_pull_restores_identical_artifacts(workspace):
     for rel, md5 in expected.items():
         assert _md5(workspace / rel) == md5, rel
     assert (workspace / "reports/figures/fig_rmse.png").exists()
+    assert (workspace / "data/real/README.md").exists()
     assert "up to date" in _run(workspace, "dvc", "status").stdout

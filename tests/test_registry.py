@@ -296,3 +296,58 @@ def test_cli_reports_no_store_and_no_production(tmp_path, monkeypatch, capsys):
     assert registry.production_version(client) is None
     with pytest.raises(registry.RegistryError, match="has no production version"):
         registry.rollback(client, "r", "c")
+
+
+def test_fast_variant_is_registered_only_within_the_ratio_of_production(
+    client, models, benchmark, tiny
+):
+    registry.connect()  # the tests above pointed mlflow at other stores
+    prod = registry.production_version(client)
+    grid = tiny.simulate.length
+    refused = registry.fast_gate(client, models["worse"][0], grid, benchmark, 1.05)
+    assert not refused.promoted and "not within the 1.05 x allowed" in refused.reason
+    assert refused.challenger["rmse"] > 1.05 * refused.production["rmse"]  # re-scored now
+    assert refused.production_version == prod
+    allowed = registry.fast_gate(client, models["worse"][0], grid, benchmark, 1000.0)
+    assert allowed.promoted and allowed.challenger == refused.challenger
+
+    onnx_path, ckpt = models["worse"]
+    run_id, uri = registry.log_pipeline_run(
+        client,
+        params={"student": {"channels": [4]}},
+        history=[],
+        test_metrics={"test_rmse": allowed.challenger["rmse"]},
+        figures=None,
+        checkpoint=ckpt,
+        onnx_path=onnx_path,
+        digests={"onnx": registry.file_digest(onnx_path)},
+        extra_files=[],
+        run_name="fast",
+        grid=grid,
+    )
+    version = registry.register_alias(
+        client,
+        run_id=run_id,
+        model_uri=uri,
+        version_tags={"variant": "fast"},
+        alias=registry.FAST,
+        why="test",
+    )
+    fast = client.get_model_version_by_alias(registry.MODEL_NAME, registry.FAST)
+    assert str(fast.version) == version and fast.tags["variant"] == "fast"
+    assert registry.production_version(client) == prod  # the fast alias never moves production
+
+
+def test_fine_tuning_starts_from_the_production_checkpoint(client, models, tmp_path):
+    registry.connect()
+    version, run_id, path = registry.production_checkpoint(client, tmp_path)
+    assert version == registry.production_version(client)
+    assert client.get_model_version(registry.MODEL_NAME, version).run_id == run_id
+    assert path.read_bytes() in {ckpt.read_bytes() for _, ckpt in models.values()}
+
+
+def test_without_production_the_reference_is_the_registered_version(tmp_path):
+    empty = registry.connect(f"sqlite:///{tmp_path / 'mlflow.db'}", create=True)
+    assert registry.reference_version(empty, "3") == "3"
+    with pytest.raises(registry.RegistryError, match="no production version"):
+        registry.reference_version(empty)
