@@ -89,18 +89,19 @@ def dvc(
     return result
 
 
-def stage_order(workspace: Path) -> list[str]:
+def stage_order(workspace: Path, target: str | None = None) -> list[str]:
     """The stages of the workspace's pipeline in an order that respects every dependency.
 
     Read from ``dvc dag --dot``, so ``dvc.yaml`` stays the one description of the pipeline;
-    stages that could run in either order keep the order in which DVC lists them.
+    stages that could run in either order keep the order in which DVC lists them. With
+    ``target``, only that stage and the stages it depends on.
 
     Raises
     ------
     DvcError
         If DVC cannot read the pipeline, or it has no stage.
     """
-    dot = dvc(workspace, "dag", "--dot").output
+    dot = dvc(workspace, "dag", "--dot", *([target] if target else [])).output
     return topological_order(dot)
 
 

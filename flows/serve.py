@@ -1,10 +1,11 @@
-"""Serve the training flow as a deployment with a cron schedule (nightly by default).
+"""Serve the training flow on a cron schedule (nightly by default) and the fine-tuning flow.
 
 Needs a running Prefect server (``PREFECT_API_URL``); the ephemeral server does not schedule::
 
     prefect server start --host 127.0.0.1 --port 4200
     PREFECT_API_URL=http://127.0.0.1:4200/api python -m flows.serve --workspace .
     prefect deployment run raman-training/nightly --param overrides='{"train": {"epochs": 5}}'
+    prefect deployment run raman-finetune/on-demand   # after adding real spectra
 
 The process polls the server for the deployment's runs (scheduled or triggered) and runs each
 in a subprocess, until SIGTERM or Ctrl-C.
@@ -16,11 +17,14 @@ import argparse
 import os
 from pathlib import Path
 
+from prefect import serve
 from prefect.schedules import Cron
 
+from flows.finetune import finetune_flow
 from flows.training import training_flow
 
 DEPLOYMENT = "nightly"
+FINETUNE_DEPLOYMENT = "on-demand"  # raman-finetune/on-demand: no schedule, run when data changes
 CRON = "0 2 * * *"  # 02:00 every night
 
 
@@ -63,12 +67,21 @@ def main(argv: list[str] | None = None) -> None:
     workspace = args.workspace.resolve()
     if not (workspace / "dvc.yaml").is_file():
         raise SystemExit(f"flows.serve: no dvc.yaml in {workspace}; pass --workspace")
-    training_flow.serve(
-        name=args.name,
-        schedules=[Cron(args.cron, timezone=args.timezone)],
-        parameters={"workspace": str(workspace), "lock_timeout_s": args.lock_timeout},
-        tags=["raman-baseline"],
-        description=f"ResUNet-1D pipeline (dvc.yaml) in {workspace}",
+    common = {"workspace": str(workspace), "lock_timeout_s": args.lock_timeout}
+    serve(
+        training_flow.to_deployment(
+            name=args.name,
+            schedules=[Cron(args.cron, timezone=args.timezone)],
+            parameters=common,
+            tags=["raman-baseline"],
+            description=f"ResUNet-1D pipeline (dvc.yaml) in {workspace}",
+        ),
+        finetune_flow.to_deployment(
+            name=FINETUNE_DEPLOYMENT,
+            parameters=common,
+            tags=["raman-baseline"],
+            description=f"fine-tuning of the production network on {workspace}/data/real",
+        ),
     )
 
 

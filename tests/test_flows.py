@@ -52,7 +52,32 @@ from pipeline.config import ConfigError
 from .conftest import ROOT
 from .test_pipeline import TINY
 
-PIPELINE = ["simulate", "classical", "train", "evaluate", "export", "register"]
+PIPELINE = [
+    "simulate",
+    "real",
+    "classical",
+    "train",
+    "train_fast",
+    "evaluate",
+    "export",
+    "export_fast",
+    "register",
+    "register_fast",
+    "finetune",
+    "export_finetuned",
+    "register_finetuned",
+]
+# what a new `train.epochs` reruns: training and everything downstream of the registration
+AFTER_TRAIN_EPOCHS = [
+    "train",
+    "evaluate",
+    "export",
+    "register",
+    "register_fast",
+    "finetune",
+    "export_finetuned",
+    "register_finetuned",
+]
 BIN = Path(sys.executable).parent
 QUIET = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -444,6 +469,9 @@ def test_served_deployment_runs_on_a_real_prefect_server(workspace, tmp_path):
                 )
                 assert [s.schedule.cron for s in deployment.schedules] == ["30 1 * * *"]
                 assert deployment.parameters["workspace"] == str(workspace)
+                finetune = client.read_deployment_by_name("raman-finetune/on-demand")
+                assert finetune.schedules == []  # run by hand, when real data changes
+                assert finetune.parameters["workspace"] == str(workspace)
                 run = client.create_flow_run_from_deployment(
                     deployment.id, parameters={"lock_timeout_s": 60}
                 )
@@ -529,7 +557,7 @@ def test_overrides_reach_dvc_and_mlflow_and_params_yaml_is_left_as_committed(
 
     assert state.is_completed(), state.message
     result = state.result()
-    assert result["stages_run"] == ["train", "evaluate", "export", "register"]
+    assert result["stages_run"] == AFTER_TRAIN_EPOCHS
     assert result["registered_now"] and result["experiment"]
     # MLflow: the run logged the overridden value; the new version is that run's model
     client = _mlflow(workspace)
@@ -575,8 +603,7 @@ def test_repeated_overrides_come_from_the_run_cache_and_register_nothing(
     assert state.is_completed(), state.message
     result = state.result()
     assert result["stages"] == {
-        **dict.fromkeys(PIPELINE[:2], "up to date"),
-        **dict.fromkeys(PIPELINE[2:], "restored from run-cache"),
+        s: "restored from run-cache" if s in AFTER_TRAIN_EPOCHS else "up to date" for s in PIPELINE
     }
     assert not result["registered_now"]
     assert len(store.search_model_versions("name='resunet1d'")) == versions
@@ -646,3 +673,38 @@ def test_failed_run_still_puts_params_and_dvc_lock_back(
     assert _git_status(workspace) == status
     assert "up to date" in dvc.dvc(workspace, "status").output
     assert not (workspace / ".dvc/tmp/prefect-overrides-backup").exists()
+
+
+@pytest.mark.slow
+def test_finetune_flow_runs_the_real_data_stages_only_and_reports(prefect_harness, workspace):
+    from flows.finetune import REPORT_KEY as FINETUNE_KEY
+    from flows.finetune import finetune_flow
+
+    params_path = workspace / "params.yaml"
+    original = params_path.read_text()
+    params = yaml.safe_load(original)
+    params["finetune"]["seed"] = 7  # another fine-tuning of the same parent
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        state = finetune_flow(workspace=str(workspace), return_state=True)
+        assert state.is_completed(), state.message
+        result = state.result()
+        flow_run_id = state.state_details.flow_run_id
+    finally:
+        params_path.write_text(original)
+    ran = [s for s, what in result["stages"].items() if what == dvc.RAN]
+    assert ran == ["finetune", "export_finetuned", "register_finetuned"]
+    assert "train_fast" not in result["stages"]  # not a dependency of fine-tuning
+    report = json.loads((workspace / "reports/finetune.json").read_text())
+    assert result["parent_version"] == str(report["parent_version"])
+    if result["registered"]:
+        version = _mlflow(workspace).get_model_version("resunet1d", result["version"])
+        assert version.tags["parent_version"] == result["parent_version"]
+        assert version.tags["finetuned"] == "true"
+    else:
+        assert "simulated-test RMSE" in result["reason"]
+    with get_client(sync_client=True) as client:
+        (artifact,) = _artifacts(client, flow_run_id)
+    assert artifact.key == FINETUNE_KEY
+    assert f"Fine-tuning of `resunet1d` v{report['parent_version']}" in artifact.data
+    assert "| arpls |" in artifact.data
