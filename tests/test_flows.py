@@ -355,7 +355,7 @@ def test_report_shows_every_method_production_and_decision():
     text = markdown(
         metrics=metrics,
         record=record,
-        stages={**dict.fromkeys(PIPELINE[:2], "up to date"), **dict.fromkeys(PIPELINE[2:], "ran")},
+        stages={**dict.fromkeys(PIPELINE[:3], "up to date"), **dict.fromkeys(PIPELINE[3:], "ran")},
         overrides={"train": {"epochs": 2}},
         experiment="prefect-x",
     )
