@@ -469,7 +469,13 @@ def test_served_deployment_runs_on_a_real_prefect_server(workspace, tmp_path):
                 )
                 assert [s.schedule.cron for s in deployment.schedules] == ["30 1 * * *"]
                 assert deployment.parameters["workspace"] == str(workspace)
-                finetune = client.read_deployment_by_name("raman-finetune/on-demand")
+                finetune = _wait_for(  # served beside it, registered a moment later
+                    "fine-tuning deployment",
+                    lambda: client.read_deployment_by_name("raman-finetune/on-demand"),
+                    60,
+                    serve,
+                    serve_log,
+                )
                 assert finetune.schedules == []  # run by hand, when real data changes
                 assert finetune.parameters["workspace"] == str(workspace)
                 run = client.create_flow_run_from_deployment(
