@@ -222,11 +222,7 @@ def cmd_register(p: Params, args: argparse.Namespace) -> None:
         classical = {m: baseline_errors_mean(f[m], test) for m in f.files}
 
     with registry.registry_lock():  # one registration at a time on this store
-        existing = registry.find_version_by_tag(client, "onnx_sha256", digests["onnx"])
-        if existing is not None:
-            print(f"this model is already registered as {registry.MODEL_NAME} v{existing}")
-            out = {"name": registry.MODEL_NAME, "version": existing, "already_registered": True}
-            write_json(args.out, out)
+        if already_registered(client, digests["onnx"], args.out):
             return
         run_id, model_uri = registry.log_pipeline_run(
             client,
@@ -262,6 +258,21 @@ def cmd_register(p: Params, args: argparse.Namespace) -> None:
     write_json(args.out, out)
     verdict = "promoted to production" if decision.promoted else "stays challenger"
     print(f"{registry.MODEL_NAME} v{decision.version} {verdict}: {decision.reason}")
+
+
+def already_registered(client, onnx_digest: str, out: Path) -> bool:
+    """Whether this ONNX file is a registered version already; if so, record that in ``out``.
+
+    Every registering stage checks this first, so re-running one registers nothing twice.
+    """
+    from pipeline import registry
+
+    existing = registry.find_version_by_tag(client, "onnx_sha256", onnx_digest)
+    if existing is None:
+        return False
+    print(f"this model is already registered as {registry.MODEL_NAME} v{existing}")
+    write_json(out, {"name": registry.MODEL_NAME, "version": existing, "already_registered": True})
+    return True
 
 
 def cmd_promote(p: Params, args: argparse.Namespace) -> None:
@@ -326,10 +337,7 @@ def cmd_register_fast(p: Params, args: argparse.Namespace) -> None:
     benchmark = {"observed": test.observed, "baseline": test.baseline}
     digests = {"onnx": registry.file_digest(args.onnx), "params": registry.file_digest(args.params)}
     with registry.registry_lock():
-        existing = registry.find_version_by_tag(client, "onnx_sha256", digests["onnx"])
-        if existing is not None:
-            print(f"this model is already registered as {registry.MODEL_NAME} v{existing}")
-            write_json(args.out, {"version": existing, "already_registered": True})
+        if already_registered(client, digests["onnx"], args.out):
             return
         decision = registry.fast_gate(
             client,
@@ -422,11 +430,12 @@ def cmd_finetune(p: Params, args: argparse.Namespace) -> None:
     grid = p.simulate.length
 
     records, problems = realdata.load(args.real)
+    clipped = [r for r in records if ft.saturated(r)]
+    records = [r for r in records if r not in clipped]
     skipped = [f"{path}: {message}" for path, message in problems]
-    skipped += [f"{r.file} {r.label}: saturated detector" for r in records if ft.saturated(r)]
+    skipped += [f"{r.file} {r.label}: saturated detector" for r in clipped]
     for line in skipped:
         print(f"  skipped: {line}", file=sys.stderr)
-    records = [r for r in records if not ft.saturated(r)]
     if not records:
         raise SystemExit(f"finetune: no usable real spectra in {args.real}")
     train_records, heldout = realdata.split(records, f.holdout_fraction, f.seed)
@@ -542,10 +551,7 @@ def cmd_register_finetuned(p: Params, args: argparse.Namespace) -> None:
         "params": registry.file_digest(args.params),
     }
     with registry.registry_lock():
-        existing = registry.find_version_by_tag(client, "onnx_sha256", digests["onnx"])
-        if existing is not None:
-            print(f"this model is already registered as {registry.MODEL_NAME} v{existing}")
-            write_json(args.out, {"version": existing, "already_registered": True})
+        if already_registered(client, digests["onnx"], args.out):
             return
         x = np.arange(test.observed.shape[1], dtype=np.float64)
         parent_scores = registry.score_version(parent, x, test.observed, test.baseline)
