@@ -529,7 +529,7 @@ def training_rows(params: Params, sizes: Sizes, length: int = 512) -> list[Row]:
     """Section (b): samples/s of the plain fp32 loop and of the project's training step."""
     import torch
 
-    from pipeline.train import pick_device, step_autocast, to_tensors, train_step
+    from pipeline.train import pick_device, resolve_precision, step_autocast, to_tensors, train_step
 
     if params.train.threads:  # as train() does
         torch.set_num_threads(params.train.threads)
@@ -543,8 +543,9 @@ def training_rows(params: Params, sizes: Sizes, length: int = 512) -> list[Row]:
     def project_step(model, optimiser, xb, yb):
         return train_step(model, optimiser, xb, yb, autocast)
 
+    precision = resolve_precision(device, params.train.precision)  # fp32 without bf16 hardware
     steps = {"plain fp32 eager": plain_fp32_step}
-    steps[f"project step ({params.train.precision} autocast)"] = project_step
+    steps[f"project step ({params.train.precision}: {precision})"] = project_step
     states = {label: fresh_model(params, device) for label in steps}
     for label, step in steps.items():
         for i in range(sizes.train_warmup):

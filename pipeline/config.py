@@ -108,7 +108,7 @@ class TrainParams:
     weight_decay: float = _spec(min=0.0)
     lr_step: int = _spec(min=1)  # epochs between learning-rate decays
     lr_gamma: float = _spec(min=0.0, max=1.0)
-    precision: str = _spec(choices=("fp32", "bf16"))
+    precision: str = _spec(choices=("auto", "fp32", "bf16"))  # auto: bf16 where native
     threads: int = _spec(min=0)  # 0: all cores
 
 

@@ -249,8 +249,11 @@ def environment() -> dict[str, str]:
     with contextlib.suppress(Exception):
         import torch
 
+        from pipeline.train import native_bf16, pick_device
+
         env["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
         env["torch_threads"] = str(torch.get_num_threads())
+        env["native_bf16"] = str(native_bf16(pick_device()))
     return env
 
 

@@ -31,7 +31,7 @@ def test_params_yaml_loads_and_round_trips(params):
         (("simulate", "baseline", "anchors"), [12, 4], "simulate.baseline.anchors: empty or"),
         (("simulate", "peaks", "ratio"), [0.1], "simulate.peaks.ratio: expected [low, high]"),
         (("model", "arch"), "transformer", "model.arch: expected one of resunet, unet"),
-        (("train", "precision"), "fp8", "train.precision: expected one of fp32, bf16"),
+        (("train", "precision"), "fp8", "train.precision: expected one of auto, fp32, bf16"),
         (("simulate", "baseline", "families"), {"spline": 0}, "at least one positive weight"),
         (("simulate", "baseline", "families"), {"fractal": 1}, "families.fractal: unknown key"),
         (("train", "shuffle"), True, None),  # unknown key: set below
