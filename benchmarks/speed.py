@@ -499,70 +499,17 @@ def add_ratios(rows: list[Row]) -> None:
 # ------------------------------------------------------------------- (b) training
 
 
-def plain_fp32_step(model, optimiser, xb, yb):
-    """The reference: a textbook fp32 eager step (Adam, RMSE loss, no autocast)."""
-    import torch
-
-    loss = torch.sqrt(torch.mean((model(xb) - yb) ** 2))
-    optimiser.zero_grad()
-    loss.backward()
-    optimiser.step()
-    return loss
-
-
-def fresh_model(params: Params, device):
-    """The ``params.yaml`` network, seeded as ``train()`` seeds it, with its Adam optimiser."""
-    import torch
-
-    from pipeline.model import build_model
-
-    torch.manual_seed(params.train.seed)
-    m = params.model
-    model = build_model(m.arch, m.channels, m.enc_kernel, m.dec_kernel).to(device).train()
-    optimiser = torch.optim.Adam(
-        model.parameters(), lr=params.train.lr, weight_decay=params.train.weight_decay
-    )
-    return model, optimiser
-
-
 def training_rows(params: Params, sizes: Sizes, length: int = 512) -> list[Row]:
-    """Section (b): samples/s of the plain fp32 loop and of the project's training step."""
+    """Section (b): ``benchmarks/train_speed.py``'s plain fp32 loop against the project step."""
     import torch
 
-    from pipeline.train import pick_device, resolve_precision, step_autocast, to_tensors, train_step
+    from benchmarks.train_speed import step_rates
 
-    if params.train.threads:  # as train() does
-        torch.set_num_threads(params.train.threads)
-    device = pick_device()
     size = params.train.batch_size
-    spectra = spectra_at(params, length, 4 * size, SEED)
-    x, y = (t.to(device) for t in to_tensors(spectra.observed, spectra.baseline))
-    batches = [(x[i : i + size], y[i : i + size]) for i in range(0, 4 * size, size)]
-    autocast = step_autocast(device, params.train.precision)
-
-    def project_step(model, optimiser, xb, yb):
-        return train_step(model, optimiser, xb, yb, autocast)
-
-    precision = resolve_precision(device, params.train.precision)  # fp32 without bf16 hardware
-    steps = {"plain fp32 eager": plain_fp32_step}
-    steps[f"project step ({params.train.precision}: {precision})"] = project_step
-    states = {label: fresh_model(params, device) for label in steps}
-    for label, step in steps.items():
-        for i in range(sizes.train_warmup):
-            step(*states[label], *batches[i % len(batches)]).item()
-    best = dict.fromkeys(steps, math.inf)
-    for _ in range(sizes.repeats):  # interleaved, so both see the same machine
-        for label, step in steps.items():
-            start = time.perf_counter()
-            for i in range(sizes.train_steps):
-                step(*states[label], *batches[i % len(batches)]).item()  # as train() does
-            best[label] = min(best[label], time.perf_counter() - start)
+    rates = step_rates(params, size, length, sizes.train_warmup, sizes.train_steps, sizes.repeats)
     note = f"{sizes.train_warmup} warm-up + {sizes.train_steps} timed steps, best of "
     threads = f"{torch.get_num_threads()} (torch threads)"
-    rows = [
-        Row("train", label, length, size, threads, sizes.train_steps * size / s, s)
-        for label, s in best.items()
-    ]
+    rows = [Row("train", label, length, size, threads, rate, s) for label, rate, s in rates]
     for r in rows:
         r.ratio, r.note = r.rate / rows[0].rate, note + str(sizes.repeats)
     return rows

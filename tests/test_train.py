@@ -12,6 +12,7 @@ from pipeline.train import (
     step_autocast,
     to_tensors,
     train,
+    tuned_kernels,
 )
 
 
@@ -117,6 +118,21 @@ def test_auto_precision_is_bf16_only_where_the_hardware_has_it(
     assert resolve_precision(cpu, asked) == expected
     assert step_autocast(cpu, asked).fast_dtype == torch.bfloat16
     assert step_autocast(cpu, asked)._enabled == (expected == "bf16")
+
+
+def test_auto_precision_is_fp32_on_cuda(monkeypatch):
+    monkeypatch.setattr(train_module, "native_bf16", lambda device: True)
+    assert resolve_precision(torch.device("cuda"), "auto") == "fp32"  # measured: faster there
+    assert resolve_precision(torch.device("cuda"), "bf16") == "bf16"
+
+
+def test_tuned_kernels_autotune_cudnn_on_cuda_only_and_restore_the_setting(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    with tuned_kernels(torch.device("cpu")):
+        assert torch.backends.cudnn.benchmark is False
+    with tuned_kernels(torch.device("cuda")):
+        assert torch.backends.cudnn.benchmark is True
+    assert torch.backends.cudnn.benchmark is False
 
 
 def test_native_bf16_follows_the_cpu_flags(monkeypatch):

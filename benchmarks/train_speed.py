@@ -1,0 +1,219 @@
+"""Training speed on this machine's device (CUDA when present, else CPU).
+
+    python benchmarks/train_speed.py [--batches 128 1024] [--full] [--params params.yaml]
+
+Samples/s of a plain fp32 eager loop (Adam, RMSE loss, no autocast) against the project's own
+step, ``pipeline.train.train_step`` under ``step_autocast(device, train.precision)`` (``auto``:
+bf16 on a CPU with bf16 arithmetic, else fp32) and ``tuned_kernels`` (cuDNN autotuning on
+CUDA), as ``train()`` runs it, on the same model, simulated batches and number of steps,
+interleaved so both see the same machine. ``benchmarks/speed.py`` section (b)
+calls :func:`step_rates` with ``train.batch_size``.
+
+``--full`` also trains the ``params.yaml`` network with ``pipeline.train.train`` on the
+pipeline's own simulated sets (same sizes and seeds as the ``simulate`` stage) and prints the
+wall time and the test set's mean RMSE/MAE as the ``evaluate`` stage computes them.
+
+Only torch, numpy, scipy, yaml and tqdm are imported, so the script runs on a GPU machine that
+lacks the rest of the project's dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's pipeline, not an installed copy
+
+import torch  # noqa: E402
+
+from pipeline.config import Params, load_params  # noqa: E402
+from pipeline.model import build_model  # noqa: E402
+from pipeline.simulate import simulate  # noqa: E402
+from pipeline.train import (  # noqa: E402
+    pick_device,
+    resolve_precision,
+    step_autocast,
+    to_tensors,
+    train,
+    train_step,
+    tuned_kernels,
+)
+
+SEED = 777  # benchmark batches; the pipeline's sets use simulate.seed * 1000 + 0, 1, 2
+VARIANTS = ("plain", "project")
+
+
+def plain_fp32_step(model, optimiser, xb, yb):
+    """The reference: a textbook fp32 eager step (Adam, RMSE loss, no autocast)."""
+    loss = torch.sqrt(torch.mean((model(xb) - yb) ** 2))
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    return loss
+
+
+def fresh_model(params: Params, device: torch.device):
+    """The ``params.yaml`` network, seeded as ``train()`` seeds it, with its Adam optimiser."""
+    torch.manual_seed(params.train.seed)
+    m = params.model
+    model = build_model(m.arch, m.channels, m.enc_kernel, m.dec_kernel).to(device).train()
+    optimiser = torch.optim.Adam(
+        model.parameters(), lr=params.train.lr, weight_decay=params.train.weight_decay
+    )
+    return model, optimiser
+
+
+def step_rates(
+    params: Params,
+    batch: int,
+    length: int = 512,
+    warmup: int = 3,
+    steps: int = 20,
+    repeats: int = 3,
+    variants: tuple[str, ...] = VARIANTS,
+) -> list[tuple[str, float, float]]:
+    """``(label, samples/s, seconds)`` of the plain fp32 loop, then of the project's step.
+
+    Each variant's best of ``repeats`` rounds of ``steps`` steps after ``warmup`` steps; the
+    rounds alternate between the variants. Every step ends in ``loss.item()``, as in
+    ``train()``, which also waits for a GPU to finish. On CUDA time one variant per process
+    (``variants``): cuDNN caches the kernel it picks for a shape, so the variant run first
+    would choose the other's kernels.
+    """
+    if params.train.threads:  # as train() does
+        torch.set_num_threads(params.train.threads)
+    device = pick_device()
+    spectra = simulate(dataclasses.replace(params.simulate, length=length), 4 * batch, SEED)
+    x, y = (t.to(device) for t in to_tensors(spectra.observed, spectra.baseline))
+    batches = [(x[i : i + batch], y[i : i + batch]) for i in range(0, 4 * batch, batch)]
+    autocast = step_autocast(device, params.train.precision)
+
+    def project_step(model, optimiser, xb, yb):
+        with tuned_kernels(device):  # as train() runs its steps
+            return train_step(model, optimiser, xb, yb, autocast)
+
+    precision = resolve_precision(device, params.train.precision)
+    steps_by_label = {
+        "plain fp32 eager": plain_fp32_step,
+        f"project step ({params.train.precision}: {precision})": project_step,
+    }
+    steps_by_label = {
+        label: step for label, step in steps_by_label.items() if label.split()[0] in variants
+    }
+    states = {label: fresh_model(params, device) for label in steps_by_label}
+    for label, step in steps_by_label.items():
+        for i in range(warmup):
+            step(*states[label], *batches[i % len(batches)]).item()
+    best = dict.fromkeys(steps_by_label, math.inf)
+    for _ in range(repeats):
+        for label, step in steps_by_label.items():
+            start = time.perf_counter()
+            for i in range(steps):
+                step(*states[label], *batches[i % len(batches)]).item()
+            best[label] = min(best[label], time.perf_counter() - start)
+    return [(label, steps * batch / s, s) for label, s in best.items()]
+
+
+def full_training(params: Params) -> dict[str, float]:
+    """Train the ``params.yaml`` network as the ``train`` stage does; time it and score it."""
+    from pipeline.inference import predict_baselines
+    from pipeline.metrics import baseline_errors
+
+    s = params.simulate
+    sets = {
+        split: simulate(s, n, seed=s.seed * 1000 + offset)
+        for offset, (split, n) in enumerate(
+            [("train", s.n_train), ("val", s.n_val), ("test", s.n_test)]
+        )
+    }
+    tensors = {k: to_tensors(v.observed, v.baseline) for k, v in sets.items() if k != "test"}
+    start = time.perf_counter()
+    state, history = train(
+        params.model, params.train, tensors["train"], tensors["val"], progress=False
+    )
+    seconds = time.perf_counter() - start
+    m = params.model
+    model = build_model(m.arch, m.channels, m.enc_kernel, m.dec_kernel)
+    model.load_state_dict(state)
+    model.eval()
+    test = sets["test"]
+    with torch.no_grad():
+        predicted = predict_baselines(
+            lambda z: model(torch.from_numpy(z)).numpy(), test.observed, 1024
+        )
+    errors = baseline_errors(predicted, test.baseline, test.observed)
+    best = min(history, key=lambda e: e.val_mae)
+    return {
+        "seconds": seconds,
+        "epochs": len(history),
+        "samples_per_s": len(sets["train"]) * len(history) / seconds,
+        "best_epoch": best.epoch,
+        "test_rmse": float(errors["rmse"].mean()),
+        "test_mae": float(errors["mae"].mean()),
+    }
+
+
+def describe_device() -> str:
+    """The device ``train()`` uses, and whether it has bf16 arithmetic."""
+    from pipeline.train import native_bf16
+
+    device = pick_device()
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"
+    return (
+        f"{name} ({device}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+        f"native bf16: {native_bf16(device)}, CPU capability: "
+        f"{torch.backends.cpu.get_cpu_capability()}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    parser.add_argument("--batches", type=int, nargs="*", help="default: train.batch_size")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=VARIANTS)
+    parser.add_argument("--length", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="train.precision")
+    parser.add_argument("--full", action="store_true", help="also a whole training run")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    if args.precision:
+        params = dataclasses.replace(
+            params, train=dataclasses.replace(params.train, precision=args.precision)
+        )
+    print(describe_device())
+    for batch in [params.train.batch_size] if args.batches is None else args.batches:
+        rows = step_rates(
+            params,
+            batch,
+            args.length,
+            steps=args.steps,
+            repeats=args.repeats,
+            variants=tuple(args.variants),
+        )
+        for label, rate, seconds in rows:
+            print(
+                f"batch {batch:5d}  L {args.length}  {label:32s} {rate:10,.0f} samples/s "
+                f"({seconds:.2f} s for {args.steps} steps)  x{rate / rows[0][1]:.2f}"
+            )
+    if args.full:
+        result = full_training(params)
+        precision = resolve_precision(pick_device(), params.train.precision)
+        print(
+            f"full training, {params.train.precision}: {precision} "
+            f"({params.simulate.n_train:,} spectra x {result['epochs']} epochs, "
+            f"batch {params.train.batch_size}): {result['seconds']:.1f} s, "
+            f"{result['samples_per_s']:,.0f} samples/s; best epoch {result['best_epoch']}; "
+            f"test RMSE {result['test_rmse']:.5f}, MAE {result['test_mae']:.5f} "
+            f"({params.simulate.n_test:,} test spectra)"
+        )
+
+
+if __name__ == "__main__":
+    main()
