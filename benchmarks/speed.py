@@ -27,8 +27,10 @@ Sections
     the CPU's fp32 peak reached.
 (b) Training samples/s of the ``params.yaml`` model at ``train.batch_size`` and length 512:
     a plain fp32 eager loop (Adam, RMSE loss, no autocast) against the project's own step,
-    ``pipeline.train.train_step`` under ``step_autocast`` (``train.precision``), on the same
-    simulated batches, the same number of warm-up and timed steps.
+    ``pipeline.train.train_step`` under ``step_autocast`` (``train.precision``; ``auto`` is
+    bf16 only on a CPU with bf16 arithmetic), on the same simulated batches, the same number
+    of warm-up and timed steps: ``benchmarks/train_speed.py``, which also runs alone (on a
+    GPU too).
 (c) Simulation spectra/s per core at length 512: ``benchmarks/simulate_speed.py`` run as a
     child process (it pins itself to one core and one thread), its median.
 (d) Wall time of the default ``dvc repro`` (``--repro`` only; 15-30 minutes): the workspace's

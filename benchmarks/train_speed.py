@@ -98,13 +98,11 @@ def step_rates(
             return train_step(model, optimiser, xb, yb, autocast)
 
     precision = resolve_precision(device, params.train.precision)
-    steps_by_label = {
-        "plain fp32 eager": plain_fp32_step,
-        f"project step ({params.train.precision}: {precision})": project_step,
+    known = {
+        "plain": ("plain fp32 eager", plain_fp32_step),
+        "project": (f"project step ({params.train.precision}: {precision})", project_step),
     }
-    steps_by_label = {
-        label: step for label, step in steps_by_label.items() if label.split()[0] in variants
-    }
+    steps_by_label = dict(known[v] for v in VARIANTS if v in variants)
     states = {label: fresh_model(params, device) for label in steps_by_label}
     for label, step in steps_by_label.items():
         for i in range(warmup):
@@ -198,9 +196,10 @@ def main(argv: list[str] | None = None) -> None:
             variants=tuple(args.variants),
         )
         for label, rate, seconds in rows:
+            ratio = f"  x{rate / rows[0][1]:.2f}" if len(rows) > 1 else ""
             print(
                 f"batch {batch:5d}  L {args.length}  {label:32s} {rate:10,.0f} samples/s "
-                f"({seconds:.2f} s for {args.steps} steps)  x{rate / rows[0][1]:.2f}"
+                f"({seconds:.2f} s for {args.steps} steps){ratio}"
             )
     if args.full:
         result = full_training(params)
