@@ -35,6 +35,7 @@ from pipeline.config import Params, load_params  # noqa: E402
 from pipeline.model import build_model  # noqa: E402
 from pipeline.simulate import simulate  # noqa: E402
 from pipeline.train import (  # noqa: E402
+    native_bf16,
     pick_device,
     resolve_precision,
     step_autocast,
@@ -158,8 +159,6 @@ def full_training(params: Params) -> dict[str, float]:
 
 def describe_device() -> str:
     """The device ``train()`` uses, and whether it has bf16 arithmetic."""
-    from pipeline.train import native_bf16
-
     device = pick_device()
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"
     return (
