@@ -1,11 +1,12 @@
 """Golden outputs of the simulate and train stages on a tiny configuration.
 
 Refactors must not change what the pipeline produces: the simulated sets and the CPU-trained
-weights of the tiny configuration below are hashed (sha256 of every array) and compared with
-``tests/golden.json``. Training is seeded and runs in fp32 on one thread, so on one machine the
-weights are byte-identical from run to run; other CPUs round fp32 convolutions (and numpy's
-SIMD transcendental functions) differently, so the exact hashes are recorded per machine
-(:func:`fingerprint`) and a machine with no record is held to numeric summaries instead.
+weights of the tiny configuration (``TINY`` in conftest, in fp32) are hashed (sha256 of every
+array) and compared with ``tests/golden.json``. Training is seeded and runs in fp32 on one
+thread, so on one machine the weights are byte-identical from run to run; other CPUs round fp32
+convolutions (and numpy's SIMD transcendental functions) differently, so the exact hashes are
+recorded per machine (:func:`fingerprint`) and a machine with no record is held to numeric
+summaries instead.
 
 To record this machine (only after checking that nothing changed on a recorded one):
 ``GOLDEN_RECORD=1 pytest tests/test_golden.py``.
@@ -24,15 +25,11 @@ import pytest
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import ROOT, tiny_params
+
 GOLDEN = Path(__file__).with_name("golden.json")
 SPLITS = ("train", "val", "test")
 ARRAYS = ("observed", "baseline", "peaks", "read_noise", "family")
-GOLDEN_PARAMS = {
-    "simulate": {"length": 128, "n_train": 256, "n_val": 64, "n_test": 64},
-    "model": {"channels": [4, 6, 8, 10, 12, 14]},
-    "train": {"epochs": 2, "batch_size": 32, "threads": 1, "precision": "fp32"},
-}
 
 
 def fingerprint() -> str:
@@ -45,12 +42,6 @@ def fingerprint() -> str:
             f"numpy{np.__version__}",
         ]
     )
-
-
-def _merge(base: dict, over: dict) -> dict:
-    for k, v in over.items():
-        base[k] = _merge(base[k], v) if isinstance(v, dict) else v
-    return base
 
 
 def _digest(arrays) -> str:
@@ -66,7 +57,7 @@ def _digest(arrays) -> str:
 def outputs(tmp_path_factory):
     """Run the simulate and train stages through the CLI on the golden params."""
     ws = tmp_path_factory.mktemp("golden")
-    params = _merge(yaml.safe_load((ROOT / "params.yaml").read_text()), GOLDEN_PARAMS)
+    params = tiny_params(train={"precision": "fp32"})  # fp32: the same on every CPU kind
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     cli = [sys.executable, "-m", "pipeline.cli", "--params", str(ws / "params.yaml")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
