@@ -37,16 +37,11 @@ from prefect.settings import (
 )
 from prefect.testing.utilities import prefect_test_harness
 
-from flows import dvc, overrides
+from flows import dvc, overrides, repro
 from flows.lock import WorkspaceBusy, lock_path, workspace_lock
-from flows.report import markdown
-from flows.training import (
-    REPORT_KEY,
-    pipeline_stages,
-    restore_params,
-    training_flow,
-    validate_overrides,
-)
+from flows.report import FINETUNE, TRAINING, PipelineRun, training_markdown
+from flows.repro import pipeline_stages, restore_params, validate_overrides
+from flows.training import training_flow
 from pipeline.config import ConfigError
 
 from .conftest import ROOT
@@ -206,7 +201,7 @@ def _hold_lock(ws: Path, seconds: float) -> subprocess.Popen:
 
 def test_flows_import_neither_the_model_nor_torch_nor_mlflow():
     code = (
-        "import sys, flows.serve, flows.training\n"
+        "import sys, flows.serve, flows.training, flows.finetune, flows.repro, flows.report\n"
         "heavy = {'torch', 'mlflow', 'onnxruntime', 'pipeline.model', 'pipeline.registry'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
@@ -352,13 +347,12 @@ def test_report_shows_every_method_production_and_decision():
         "production": {"rmse": 0.09, "mae": 0.19},
         "production_version": "3",
     }
-    text = markdown(
-        metrics=metrics,
-        record=record,
+    run = PipelineRun(
         stages={**dict.fromkeys(PIPELINE[:3], "up to date"), **dict.fromkeys(PIPELINE[3:], "ran")},
         overrides={"train": {"epochs": 2}},
         experiment="prefect-x",
     )
+    text = training_markdown(metrics, record, run)
     assert "v4 refused" in text
     for row in (
         "| ResUNet-1D (this run) | 0.10000 | 0.20000 |",
@@ -505,7 +499,8 @@ def test_served_deployment_runs_on_a_real_prefect_server(workspace, tmp_path):
     logged = store.get_run(record["run_id"]).data.params
     assert logged["train.epochs"] == str(params["train"]["epochs"])
     assert logged["simulate.n_train"] == str(TINY["simulate"]["n_train"])
-    assert artifact.key == REPORT_KEY and artifact.type == "markdown"
+    assert artifact.key == TRAINING.key == "raman-training-report"
+    assert artifact.type == "markdown"
     decision = "promoted" if record["promoted"] else "refused"
     assert f"`resunet1d` v{record['version']} {decision}" in artifact.data
     for row in ("ResUNet-1D (this run)", "arPLS (this run)", "asPLS (this run)"):
@@ -659,8 +654,6 @@ def test_a_run_is_refused_while_another_holds_the_workspace(prefect_harness, wor
 def test_failed_run_still_puts_params_and_dvc_lock_back(
     prefect_harness, workspace, tmp_path, monkeypatch
 ):
-    import flows.training
-
     before = {n: (workspace / n).read_bytes() for n in ("params.yaml", "dvc.lock")}
     status = _git_status(workspace)
     broken = tmp_path / "bin"
@@ -668,8 +661,8 @@ def test_failed_run_still_puts_params_and_dvc_lock_back(
     (broken / "raman-baseline").write_text("#!/bin/sh\necho 'disk full' >&2\nexit 1\n")
     (broken / "raman-baseline").chmod(0o755)
     monkeypatch.setenv("PATH", os.pathsep.join([str(broken), str(BIN), os.environ["PATH"]]))
-    no_retry = flows.training.run_stage.with_options(retries=0)
-    monkeypatch.setattr(flows.training, "run_stage", no_retry)
+    no_retry = repro.run_stage.with_options(retries=0)
+    monkeypatch.setattr(repro, "run_stage", no_retry)
 
     state, _ = _run_flow(workspace=str(workspace), overrides={"evaluate.batch_size": 8})
 
@@ -683,7 +676,6 @@ def test_failed_run_still_puts_params_and_dvc_lock_back(
 
 @pytest.mark.slow
 def test_finetune_flow_runs_the_real_data_stages_only_and_reports(prefect_harness, workspace):
-    from flows.finetune import REPORT_KEY as FINETUNE_KEY
     from flows.finetune import finetune_flow
 
     params_path = workspace / "params.yaml"
@@ -711,6 +703,6 @@ def test_finetune_flow_runs_the_real_data_stages_only_and_reports(prefect_harnes
         assert "simulated-test RMSE" in result["reason"]
     with get_client(sync_client=True) as client:
         (artifact,) = _artifacts(client, flow_run_id)
-    assert artifact.key == FINETUNE_KEY
+    assert artifact.key == FINETUNE.key == "raman-finetune-report"
     assert f"Fine-tuning of `resunet1d` v{report['parent_version']}" in artifact.data
     assert "| arpls |" in artifact.data
