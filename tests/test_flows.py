@@ -38,8 +38,9 @@ from prefect.settings import (
 from prefect.testing.utilities import prefect_test_harness
 
 from flows import dvc, overrides, repro
+from flows.finetune import TARGET as FINETUNE_TARGET
 from flows.lock import WorkspaceBusy, lock_path, workspace_lock
-from flows.report import FINETUNE, TRAINING, PipelineRun, training_markdown
+from flows.report import FINETUNE, TRAINING
 from flows.repro import pipeline_stages, restore_params, validate_overrides
 from flows.training import training_flow
 from pipeline.config import ConfigError
@@ -216,6 +217,15 @@ def test_stage_order_is_the_committed_pipeline_from_dvc_dag():
         assert pipeline_stages.fn(ROOT) == PIPELINE
 
 
+def test_finetune_stages_are_its_target_and_what_it_depends_on_in_pipeline_order():
+    with disable_run_logger():
+        stages = pipeline_stages.fn(ROOT, FINETUNE_TARGET)
+    assert stages == [
+        s for s in PIPELINE if s not in ("train_fast", "export_fast", "register_fast")
+    ]
+    assert stages[-1] == FINETUNE_TARGET == "register_finetuned"
+
+
 def test_stage_order_follows_dependencies_not_the_order_of_dvc_yaml(tmp_path):
     (tmp_path / "dvc.yaml").write_text(
         yaml.safe_dump(
@@ -330,41 +340,6 @@ def test_lock_waits_for_the_first_run_to_finish(tmp_path):
         holder.wait()
     assert 1.5 < waited < 30
     assert len(told) == 1 and "nightly run in another process" in told[0]
-
-
-def test_report_shows_every_method_production_and_decision():
-    metrics = {
-        m: {"rmse": {"mean": 0.1 + i}, "mae": {"mean": 0.2 + i}}
-        for i, m in enumerate(("resunet", "arpls", "aspls"))
-    }
-    record = {
-        "name": "resunet1d",
-        "version": "4",
-        "run_id": "abc123",
-        "promoted": False,
-        "reason": "RMSE 0.10000 >= production v3 0.09000",
-        "challenger": {"rmse": 0.1, "mae": 0.2},
-        "production": {"rmse": 0.09, "mae": 0.19},
-        "production_version": "3",
-    }
-    run = PipelineRun(
-        stages={**dict.fromkeys(PIPELINE[:3], "up to date"), **dict.fromkeys(PIPELINE[3:], "ran")},
-        overrides={"train": {"epochs": 2}},
-        experiment="prefect-x",
-    )
-    text = training_markdown(metrics, record, run)
-    assert "v4 refused" in text
-    for row in (
-        "| ResUNet-1D (this run) | 0.10000 | 0.20000 |",
-        "| arPLS (this run) | 1.10000",
-        "| asPLS (this run) | 2.10000",
-        "production v3",
-        "| 0.09000 | 0.19000 |",
-    ):
-        assert row in text
-    assert "RMSE 0.10000 >= production v3" in text and "`abc123`" in text
-    assert "`prefect-x`" in text and '`{"train": {"epochs": 2}}`' in text
-    assert "| classical | up to date |" in text and "| train | ran |" in text
 
 
 # --------------------------------------------------------------- a real Prefect server
