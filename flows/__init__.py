@@ -1,6 +1,8 @@
 """Prefect orchestration of the DVC pipeline: when and how often, never what.
 
-``flows.training`` drives the stages that ``dvc.yaml`` defines, one Prefect task per stage;
-``flows.serve`` serves it as a scheduled deployment. The flows import neither the model, nor
-torch, nor mlflow: the stages run as ``dvc repro`` would run them, in subprocesses.
+``flows.training`` (every stage of ``dvc.yaml``) and ``flows.finetune`` (``register_finetuned``
+and the stages it depends on) are thin flows over one body, ``flows.repro.run_pipeline``: one
+retrying Prefect task per stage, the workspace lock, overrides, and the run's report
+(``flows.report``). ``flows.serve`` serves both as deployments. The flows import neither the
+model, nor torch, nor mlflow: the stages run as ``dvc repro`` would run them, in subprocesses.
 """

@@ -1,119 +1,18 @@
-"""The training flow: the stages of ``dvc.yaml``, one Prefect task each, in DVC's order.
+"""The training flow: every stage of ``dvc.yaml``, one Prefect task each, in DVC's order.
 
-``dvc repro`` and a run of :func:`training_flow` do the same work: each stage runs through
-``dvc repro --single-item``, so DVC still skips what is up to date and records what ran in
-``dvc.lock``. Overrides of ``params.yaml`` are validated before any work, written into the
-workspace's ``params.yaml`` for the run (so the stages, ``dvc.lock`` and the MLflow run see
-them), saved as a DVC experiment, and undone when the run ends.
+``dvc repro`` and a run of :func:`training_flow` do the same work (see :mod:`flows.repro`,
+which it shares with the fine-tuning flow): up-to-date stages are skipped, overrides of
+``params.yaml`` are validated first, saved as a DVC experiment and undone afterwards.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, runtime, task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
+from prefect import flow
 
 from flows import dvc, report
-from flows import overrides as params_yaml
-from flows.lock import workspace_lock
-
-STAGE_RETRIES = 2
-STAGE_RETRY_BACKOFF_S = 5.0  # first retry after ~5 s, the next after ~10 s
-REPORT_KEY = "raman-training-report"
-
-
-@task(name="validate-overrides", cache_policy=NO_CACHE)
-def validate_overrides(workspace: Path, changes: dict[str, Any]) -> dict[str, Any]:
-    """``params.yaml`` with ``changes`` applied, validated; nothing is written yet."""
-    if not (workspace / "dvc.yaml").is_file():
-        raise FileNotFoundError(f"{workspace}: no dvc.yaml here; pass the pipeline's workspace")
-    params = params_yaml.resolve(workspace, changes)
-    if changes:
-        if dvc.git_head(workspace) is None:
-            raise RuntimeError(
-                f"{workspace}: a run with overrides is saved as a DVC experiment, which needs "
-                "a git commit to start from; commit the workspace first"
-            )
-        get_run_logger().info("overrides %s are valid", json.dumps(changes))
-    return params
-
-
-@task(name="pipeline-stages", cache_policy=NO_CACHE)
-def pipeline_stages(workspace: Path) -> list[str]:
-    """The stages of ``dvc.yaml``, dependencies first, as ``dvc dag`` orders them."""
-    stages = dvc.stage_order(workspace)
-    get_run_logger().info("pipeline (from dvc dag): %s", " -> ".join(stages))
-    return stages
-
-
-@task(
-    name="dvc-stage",
-    task_run_name="{stage}",
-    retries=STAGE_RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=STAGE_RETRY_BACKOFF_S),
-    retry_jitter_factor=0.2,
-    cache_policy=NO_CACHE,
-)
-def run_stage(workspace: Path, stage: str) -> str:
-    """``dvc repro --single-item <stage>``; what DVC did: ran it, restored it, or skipped it."""
-    logger = get_run_logger()
-    result = dvc.dvc(workspace, "repro", "--single-item", stage, log=logger.info)
-    return dvc.outcome(result, stage)
-
-
-@task(name="apply-overrides", cache_policy=NO_CACHE)
-def apply_overrides(workspace: Path, changes: dict[str, Any]) -> None:
-    """Write the overridden params into ``params.yaml``, keeping the original aside."""
-    params_yaml.apply(workspace, params_yaml.resolve(workspace, changes))
-    get_run_logger().info("params.yaml holds the overrides for this run")
-
-
-@task(name="restore-params", cache_policy=NO_CACHE)
-def restore_params(workspace: Path) -> bool:
-    """Put back ``params.yaml`` and ``dvc.lock`` as they were before overrides, if changed.
-
-    The outputs follow (``dvc checkout``), so the workspace matches ``params.yaml`` again;
-    the overridden run lives on in its DVC experiment and MLflow run.
-    """
-    if not params_yaml.undo(workspace):
-        return False
-    logger = get_run_logger()
-    logger.info("params.yaml and dvc.lock restored; checking out their outputs")
-    result = dvc.dvc(workspace, "checkout", "--force", log=logger.info, check=False)
-    if result.returncode != 0:
-        logger.warning("dvc checkout failed: `dvc status` shows what a `dvc repro` would redo")
-    return True
-
-
-@task(name="save-experiment", cache_policy=NO_CACHE)
-def save_experiment(workspace: Path, changes: dict[str, Any]) -> str:
-    """Record the workspace (overridden params, ``dvc.lock``, metrics) as a DVC experiment."""
-    name = f"prefect-{runtime.flow_run.name}-{str(runtime.flow_run.id)[:8]}"
-    message = f"Prefect flow run {runtime.flow_run.name}: overrides {json.dumps(changes)}"
-    dvc.dvc(workspace, "exp", "save", "--name", name, "-m", message, log=get_run_logger().info)
-    return name
-
-
-@task(name="run-report", cache_policy=NO_CACHE)
-def publish_report(
-    workspace: Path,
-    stages: dict[str, str],
-    changes: dict[str, Any],
-    experiment: str | None,
-) -> dict[str, Any]:
-    """Read the metrics and registration record; publish them as a markdown artifact."""
-    metrics = json.loads((workspace / "reports" / "metrics.json").read_text())
-    record = json.loads((workspace / "reports" / "registration.json").read_text())
-    text = report.markdown(
-        metrics=metrics, record=record, stages=stages, overrides=changes, experiment=experiment
-    )
-    create_markdown_artifact(text, key=REPORT_KEY, description="ResUNet-1D training run")
-    return record
+from flows.repro import run_pipeline
 
 
 @flow(name="raman-training")
@@ -134,32 +33,15 @@ def training_flow(
     lock_timeout_s
         Seconds to wait while another run holds the workspace, then give up.
     """
-    ws, changes = Path(workspace or ".").resolve(), overrides or {}
-    validate_overrides(ws, changes)
-    stages = pipeline_stages(ws)
-    with workspace_lock(ws, lock_timeout_s, _holder(), on_wait=get_run_logger().warning):
-        restore_params(ws)  # a run killed while holding overrides left them behind
-        if changes:
-            apply_overrides(ws, changes)
-        try:
-            done = {stage: run_stage(ws, stage) for stage in stages}
-            # the record, while the workspace still holds this run's outputs
-            experiment = save_experiment(ws, changes) if changes else None
-            record = publish_report(ws, done, changes, experiment)
-        finally:
-            if changes:
-                restore_params(ws)
+    run, record = run_pipeline(workspace, None, report.TRAINING, overrides, lock_timeout_s)
     return {
         "version": record.get("version"),
         "decision": report.decision(record),
         "reason": record.get("reason"),
         "run_id": record.get("run_id"),
-        "registered_now": done.get("register") == dvc.RAN and not record.get("already_registered"),
-        "stages_run": [s for s, what in done.items() if what == dvc.RAN],
-        "stages": done,
-        "experiment": experiment,
+        "registered_now": run.stages.get("register") == dvc.RAN
+        and not record.get("already_registered"),
+        "stages_run": run.ran,
+        "stages": run.stages,
+        "experiment": run.experiment,
     }
-
-
-def _holder() -> str:
-    return f"flow run {runtime.flow_run.name} ({runtime.flow_run.id})"

@@ -37,16 +37,12 @@ from prefect.settings import (
 )
 from prefect.testing.utilities import prefect_test_harness
 
-from flows import dvc, overrides
+from flows import dvc, overrides, repro
+from flows.finetune import TARGET as FINETUNE_TARGET
 from flows.lock import WorkspaceBusy, lock_path, workspace_lock
-from flows.report import markdown
-from flows.training import (
-    REPORT_KEY,
-    pipeline_stages,
-    restore_params,
-    training_flow,
-    validate_overrides,
-)
+from flows.report import FINETUNE, TRAINING
+from flows.repro import pipeline_stages, restore_params, validate_overrides
+from flows.training import training_flow
 from pipeline.config import ConfigError
 
 from .conftest import ROOT
@@ -206,7 +202,7 @@ def _hold_lock(ws: Path, seconds: float) -> subprocess.Popen:
 
 def test_flows_import_neither_the_model_nor_torch_nor_mlflow():
     code = (
-        "import sys, flows.serve, flows.training\n"
+        "import sys, flows.serve, flows.training, flows.finetune, flows.repro, flows.report\n"
         "heavy = {'torch', 'mlflow', 'onnxruntime', 'pipeline.model', 'pipeline.registry'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
@@ -219,6 +215,15 @@ def test_flows_import_neither_the_model_nor_torch_nor_mlflow():
 def test_stage_order_is_the_committed_pipeline_from_dvc_dag():
     with disable_run_logger():
         assert pipeline_stages.fn(ROOT) == PIPELINE
+
+
+def test_finetune_stages_are_its_target_and_what_it_depends_on_in_pipeline_order():
+    with disable_run_logger():
+        stages = pipeline_stages.fn(ROOT, FINETUNE_TARGET)
+    assert stages == [
+        s for s in PIPELINE if s not in ("train_fast", "export_fast", "register_fast")
+    ]
+    assert stages[-1] == FINETUNE_TARGET == "register_finetuned"
 
 
 def test_stage_order_follows_dependencies_not_the_order_of_dvc_yaml(tmp_path):
@@ -335,42 +340,6 @@ def test_lock_waits_for_the_first_run_to_finish(tmp_path):
         holder.wait()
     assert 1.5 < waited < 30
     assert len(told) == 1 and "nightly run in another process" in told[0]
-
-
-def test_report_shows_every_method_production_and_decision():
-    metrics = {
-        m: {"rmse": {"mean": 0.1 + i}, "mae": {"mean": 0.2 + i}}
-        for i, m in enumerate(("resunet", "arpls", "aspls"))
-    }
-    record = {
-        "name": "resunet1d",
-        "version": "4",
-        "run_id": "abc123",
-        "promoted": False,
-        "reason": "RMSE 0.10000 >= production v3 0.09000",
-        "challenger": {"rmse": 0.1, "mae": 0.2},
-        "production": {"rmse": 0.09, "mae": 0.19},
-        "production_version": "3",
-    }
-    text = markdown(
-        metrics=metrics,
-        record=record,
-        stages={**dict.fromkeys(PIPELINE[:3], "up to date"), **dict.fromkeys(PIPELINE[3:], "ran")},
-        overrides={"train": {"epochs": 2}},
-        experiment="prefect-x",
-    )
-    assert "v4 refused" in text
-    for row in (
-        "| ResUNet-1D (this run) | 0.10000 | 0.20000 |",
-        "| arPLS (this run) | 1.10000",
-        "| asPLS (this run) | 2.10000",
-        "production v3",
-        "| 0.09000 | 0.19000 |",
-    ):
-        assert row in text
-    assert "RMSE 0.10000 >= production v3" in text and "`abc123`" in text
-    assert "`prefect-x`" in text and '`{"train": {"epochs": 2}}`' in text
-    assert "| classical | up to date |" in text and "| train | ran |" in text
 
 
 # --------------------------------------------------------------- a real Prefect server
@@ -505,7 +474,8 @@ def test_served_deployment_runs_on_a_real_prefect_server(workspace, tmp_path):
     logged = store.get_run(record["run_id"]).data.params
     assert logged["train.epochs"] == str(params["train"]["epochs"])
     assert logged["simulate.n_train"] == str(TINY["simulate"]["n_train"])
-    assert artifact.key == REPORT_KEY and artifact.type == "markdown"
+    assert artifact.key == TRAINING.key == "raman-training-report"
+    assert artifact.type == "markdown"
     decision = "promoted" if record["promoted"] else "refused"
     assert f"`resunet1d` v{record['version']} {decision}" in artifact.data
     for row in ("ResUNet-1D (this run)", "arPLS (this run)", "asPLS (this run)"):
@@ -659,8 +629,6 @@ def test_a_run_is_refused_while_another_holds_the_workspace(prefect_harness, wor
 def test_failed_run_still_puts_params_and_dvc_lock_back(
     prefect_harness, workspace, tmp_path, monkeypatch
 ):
-    import flows.training
-
     before = {n: (workspace / n).read_bytes() for n in ("params.yaml", "dvc.lock")}
     status = _git_status(workspace)
     broken = tmp_path / "bin"
@@ -668,8 +636,8 @@ def test_failed_run_still_puts_params_and_dvc_lock_back(
     (broken / "raman-baseline").write_text("#!/bin/sh\necho 'disk full' >&2\nexit 1\n")
     (broken / "raman-baseline").chmod(0o755)
     monkeypatch.setenv("PATH", os.pathsep.join([str(broken), str(BIN), os.environ["PATH"]]))
-    no_retry = flows.training.run_stage.with_options(retries=0)
-    monkeypatch.setattr(flows.training, "run_stage", no_retry)
+    no_retry = repro.run_stage.with_options(retries=0)
+    monkeypatch.setattr(repro, "run_stage", no_retry)
 
     state, _ = _run_flow(workspace=str(workspace), overrides={"evaluate.batch_size": 8})
 
@@ -683,7 +651,6 @@ def test_failed_run_still_puts_params_and_dvc_lock_back(
 
 @pytest.mark.slow
 def test_finetune_flow_runs_the_real_data_stages_only_and_reports(prefect_harness, workspace):
-    from flows.finetune import REPORT_KEY as FINETUNE_KEY
     from flows.finetune import finetune_flow
 
     params_path = workspace / "params.yaml"
@@ -711,6 +678,6 @@ def test_finetune_flow_runs_the_real_data_stages_only_and_reports(prefect_harnes
         assert "simulated-test RMSE" in result["reason"]
     with get_client(sync_client=True) as client:
         (artifact,) = _artifacts(client, flow_run_id)
-    assert artifact.key == FINETUNE_KEY
+    assert artifact.key == FINETUNE.key == "raman-finetune-report"
     assert f"Fine-tuning of `resunet1d` v{report['parent_version']}" in artifact.data
     assert "| arpls |" in artifact.data
