@@ -32,18 +32,16 @@ sys.path.insert(0, str(ROOT))  # this checkout's pipeline, not an installed copy
 import torch  # noqa: E402
 
 from pipeline.config import Params, load_params  # noqa: E402
-from pipeline.model import build_model  # noqa: E402
-from pipeline.simulate import simulate  # noqa: E402
-from pipeline.train import (  # noqa: E402
+from pipeline.device import (  # noqa: E402
     native_bf16,
     pick_device,
     resolve_precision,
     step_autocast,
-    to_tensors,
-    train,
-    train_step,
     tuned_kernels,
 )
+from pipeline.model import build_model  # noqa: E402
+from pipeline.simulate import simulate  # noqa: E402
+from pipeline.train import to_tensors, train, train_step  # noqa: E402
 
 SEED = 777  # benchmark batches; the pipeline's sets use simulate.seed * 1000 + 0, 1, 2
 VARIANTS = ("plain", "project")
