@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import load_params
-from pipeline.correct import classical_baselines, load_network, network_baselines
+from pipeline.correct import classical_baselines, load_network
 from pipeline.metrics import baseline_errors
+from pipeline.normalise import network_baselines
 from pipeline.simulate import simulate
 
 LENGTHS = (300, 512, 777, 1015, 1500, 2048, 3000, 4000)
@@ -67,7 +68,9 @@ def main() -> None:
             row = {"L": length}
             for mode, pad in MODES:
                 start = time.perf_counter()
-                b = network_baselines(model, x, sim.observed, length_mode=mode, pad=pad)
+                b = network_baselines(
+                    model.run, model.grid, x, sim.observed, mode, model.length_multiple, pad
+                )
                 row[f"{mode}-{pad}", "ms"] = 1e3 * (time.perf_counter() - start) / args.n
                 row[f"{mode}-{pad}"] = _errors(b, sim)
             for name, fn in arpls.items():

@@ -463,7 +463,7 @@ def inference_rows(
             spectra = spectra_at(params, length, n, SEED + length)
             x = np.linspace(*AXIS, length)
             methods = {
-                label: dict.fromkeys(BATCHES, partial(correct.network_baselines, model, x))
+                label: dict.fromkeys(BATCHES, partial(model.baselines, x))
                 for label, model in networks.items()
             }
             methods.update(classical_estimators(params, report, x, pool, workers))

@@ -118,8 +118,8 @@ def step_rates(
 
 def full_training(params: Params) -> dict[str, float]:
     """Train the ``params.yaml`` network as the ``train`` stage does; time it and score it."""
-    from pipeline.inference import predict_baselines
     from pipeline.metrics import baseline_errors
+    from pipeline.normalise import predict_baselines
 
     s = params.simulate
     sets = {

@@ -144,7 +144,7 @@ def cmd_evaluate(p: Params, args: argparse.Namespace) -> None:
     import torch
 
     from pipeline.evaluate import plot_bars, plot_examples, score
-    from pipeline.inference import predict_baselines
+    from pipeline.normalise import predict_baselines
     from pipeline.simulate import SpectrumSet
     from pipeline.train import load_checkpoint
 
@@ -306,7 +306,7 @@ def cmd_correct(p: Params, args: argparse.Namespace) -> None:
             model = correct.load_network(args.model, grid=p.simulate.length)
         except correct.ModelLoadError as exc:
             raise SystemExit(f"raman-baseline correct: {exc}") from exc
-        estimate = partial(correct.network_baselines, model, length_mode=args.length_mode)
+        estimate = partial(model.baselines, length_mode=args.length_mode)
         how = f"ResUNet-1D from {args.model}, length mode {args.length_mode}"
     else:
         settings = getattr(p.classical, args.method)
@@ -699,7 +699,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reason", default="rollback")
     s.set_defaults(func=cmd_rollback)
 
-    from pipeline.correct import DEFAULT_MODEL, LENGTH_MODES, METHODS
+    from pipeline.correct import DEFAULT_MODEL, METHODS
+    from pipeline.normalise import LENGTH_MODES
 
     s = sub.add_parser("correct", help=cmd_correct.__doc__)
     s.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="spectra files")

@@ -7,14 +7,9 @@ a CSV ``wavenumber,intensity,baseline,corrected`` and a PNG per spectrum (``<ste
 ``y``, ``baseline`` and ``corrected`` for an ``.npz`` batch. The outputs of one input file are
 written together (temporary file, then rename) or not at all.
 
-Lengths. The network was trained on spectra of ``simulate.length`` points (512) and is fully
-convolutional, so a spectrum of another length can either be resampled onto a uniform grid of
-512 points and its baseline resampled back (``resample``), or run at its own number of points,
-padded to the next multiple of 32 and cropped (``native``). ``benchmarks/length_handling.py``
-measures both on simulated spectra of 300 to 4,000 points: ``resample`` is the better one
-overall (native is 1.45 times worse at 300 points, about 5% better above 1,500 points at two
-to five times the cost, and far worse when bands widen with L), so it is the default, first in
-:data:`LENGTH_MODES`; it is also what the registered model does when served.
+The network runs under ONNX Runtime (:class:`pipeline.inference.OnnxBaseline`), its
+``baselines`` method taking spectra of any length, resampled onto the training grid or at their
+native length (:mod:`pipeline.normalise`).
 
 Classical methods. arPLS and asPLS use the ``lam`` chosen on the validation set
 (``reports/classical.json``), else the middle of ``params.yaml``'s grid. That ``lam`` was chosen
@@ -28,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +32,11 @@ import numpy as np
 from pipeline.config import ClassicalMethodParams
 from pipeline.errors import one_line
 from pipeline.files import atomic_path
-from pipeline.inference import OnnxBaseline, predict_baselines, resample, uniform
+from pipeline.inference import OnnxBaseline
 from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumError, read_spectra
 
 DEFAULT_MODEL = "models:/resunet1d@production"
 METHODS = ("resunet", "arpls", "aspls")
-LENGTH_MODES = ("resample", "native")  # the default first: see benchmarks/length_handling.py
-PAD_MODE = "edge"  # native mode's padding, measured against "reflect" by the same benchmark
 CSV_COLUMNS = ("wavenumber", "intensity", "baseline", "corrected")
 
 BaselineFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # x (L,), y (N, L) -> (N, L)
@@ -71,7 +63,7 @@ def load_network(spec: str, grid: int) -> OnnxBaseline:
         try:
             return OnnxBaseline(path, grid=grid)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelLoadError(f"{path} is not a loadable ONNX model: {exc}") from exc
+            raise ModelLoadError(f"{path} is not a loadable ONNX model: {one_line(exc)}") from exc
     from pipeline import registry
 
     registry.connect()
@@ -80,66 +72,8 @@ def load_network(spec: str, grid: int) -> OnnxBaseline:
         loaded = registry.mlflow.pyfunc.load_model(spec)
     except Exception as exc:
         raise registry.RegistryError(f"cannot load {spec}: {exc}") from exc
-    return loaded.unwrap_python_model().model
-
-
-def length_multiple(model: OnnxBaseline, default: int = 32) -> int:
-    """The multiple of points the exported network needs, read from its symbolic length.
-
-    ``export`` declares the length axis as ``32*blocks`` for the default network.
-    """
-    dim = model.session.get_inputs()[0].shape[-1]
-    if isinstance(dim, int):
-        return dim
-    found = re.fullmatch(r"\s*(\d+)\s*\*\s*\w+\s*", str(dim))
-    return int(found.group(1)) if found else default
-
-
-def padded(
-    run: Callable[[np.ndarray], np.ndarray], multiple: int, pad: str = PAD_MODE
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Wrap a ``(B, 1, L)`` network so that it takes any ``L``.
-
-    The input is padded on both ends (``numpy.pad`` mode ``pad``) to the next multiple of
-    ``multiple``, and the output cropped back to ``L`` points.
-    """
-
-    def run_padded(z: np.ndarray) -> np.ndarray:
-        length = z.shape[-1]
-        extra = -length % multiple
-        left = extra // 2
-        z = np.pad(z, ((0, 0), (0, 0), (left, extra - left)), mode=pad)
-        return run(z)[..., left : left + length]
-
-    return run_padded
-
-
-def network_baselines(
-    model: OnnxBaseline,
-    x: np.ndarray,
-    y: np.ndarray,
-    length_mode: str = LENGTH_MODES[0],
-    pad: str = PAD_MODE,
-    batch_size: int = 1024,
-) -> np.ndarray:
-    """Baselines ``(N, L)`` of spectra ``y`` ``(N, L)`` on the increasing axis ``x``.
-
-    ``resample``: onto the model's uniform grid and back (:meth:`OnnxBaseline.baselines`).
-    ``native``: at the spectrum's own number of points, padded to the multiple the network
-    needs; an axis that is not uniform is first resampled onto a uniform one of as many points.
-    Either way normalisation is inverted exactly: the baselines are in the units of ``y``.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.atleast_2d(np.asarray(y, dtype=np.float64))
-    if length_mode == "resample":
-        return model.baselines(x, y, batch_size)
-    if length_mode != "native":
-        raise ValueError(f"unknown length mode {length_mode!r}; expected one of {LENGTH_MODES}")
-    run = padded(model.run, length_multiple(model), pad)
-    if uniform(x):
-        return predict_baselines(run, y, batch_size)
-    grid = np.linspace(x[0], x[-1], x.size)
-    return resample(grid, predict_baselines(run, resample(x, y, grid), batch_size), x)
+    bundled = loaded.unwrap_python_model().model  # its own copy of OnnxBaseline, maybe older
+    return OnnxBaseline.from_session(bundled.session, grid=bundled.grid)
 
 
 # ----------------------------------------------------------------- classical methods

@@ -39,8 +39,8 @@ import torch
 
 from pipeline.config import ClassicalParams, FinetuneParams, SimulateParams
 from pipeline.correct import classical_baselines
-from pipeline.inference import baselines_on_grid, predict_baselines, resample
 from pipeline.metrics import baseline_errors
+from pipeline.normalise import network_baselines, predict_baselines, resample
 from pipeline.quality import quality, summarise
 from pipeline.realdata import RealSpectrum
 
@@ -193,9 +193,13 @@ def torch_run(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def network_method(model: torch.nn.Module, grid: int) -> BaselineFn:
-    """A network as a ``method(x, y)``, through the same resampling ``correct`` uses."""
+    """A PyTorch network as a ``method(x, y)``, on ``correct``'s path.
+
+    Spectra are resampled onto ``grid`` points and back
+    (:func:`pipeline.normalise.network_baselines`), as the exported network is served.
+    """
     run = torch_run(model)
-    return lambda x, y: baselines_on_grid(run, grid, x, y)
+    return lambda x, y: network_baselines(run, grid, x, y)
 
 
 def simulated_errors(model: torch.nn.Module, observed: np.ndarray, true: np.ndarray) -> dict:

@@ -23,8 +23,8 @@ from tqdm import tqdm
 from pipeline.config import ModelParams, TrainParams, to_dict
 from pipeline.device import native_bf16 as native_bf16  # registry.environment() reads it here
 from pipeline.device import pick_device, resolve_precision, step_autocast, tuned_kernels
-from pipeline.inference import normalise
 from pipeline.model import build_model
+from pipeline.normalise import normalise
 
 
 @dataclass

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from pipeline.baselines import METHODS, classical, fit_many
-from pipeline.inference import predict_baselines
 from pipeline.model import ResUNet1D
+from pipeline.normalise import predict_baselines
 
 
 def _neural(x, y):
