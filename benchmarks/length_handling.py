@@ -90,10 +90,10 @@ def _at_length(sim, length: int, bands: str):
 
 
 def _export(checkpoint: Path, out: Path, grid: int) -> Path:
+    from pipeline.checkpoint import load_checkpoint
     from pipeline.export import export_onnx
-    from pipeline.train import load_checkpoint
 
-    export_onnx(load_checkpoint(checkpoint), out, length=grid)
+    export_onnx(load_checkpoint(checkpoint)[0], out, length=grid)
     return out
 
 

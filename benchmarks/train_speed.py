@@ -118,6 +118,7 @@ def step_rates(
 
 def full_training(params: Params) -> dict[str, float]:
     """Train the ``params.yaml`` network as the ``train`` stage does; time it and score it."""
+    from pipeline.checkpoint import torch_run
     from pipeline.metrics import baseline_errors
     from pipeline.normalise import predict_baselines
 
@@ -139,10 +140,7 @@ def full_training(params: Params) -> dict[str, float]:
     model.load_state_dict(state)
     model.eval()
     test = sets["test"]
-    with torch.no_grad():
-        predicted = predict_baselines(
-            lambda z: model(torch.from_numpy(z)).numpy(), test.observed, 1024
-        )
+    predicted = predict_baselines(torch_run(model), test.observed, 1024)
     errors = baseline_errors(predicted, test.baseline, test.observed)
     best = min(history, key=lambda e: e.val_mae)
     return {

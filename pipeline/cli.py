@@ -105,8 +105,9 @@ def cmd_classical(p: Params, args: argparse.Namespace) -> None:
 
 def cmd_train(p: Params, args: argparse.Namespace) -> None:
     """Train ResUNet-1D (or, with --student, the fast variant); write checkpoint and history."""
+    from pipeline.checkpoint import save_checkpoint
     from pipeline.simulate import SpectrumSet
-    from pipeline.train import save_checkpoint, to_tensors, train
+    from pipeline.train import to_tensors, train
 
     model_params, train_params = p.model, p.train
     if args.student:
@@ -141,21 +142,18 @@ def write_history(path: Path, history: list) -> None:
 
 def cmd_evaluate(p: Params, args: argparse.Namespace) -> None:
     """Score ResUNet-1D, arPLS and asPLS on the test set; write metrics and figures."""
-    import torch
-
+    from pipeline.checkpoint import load_checkpoint, torch_run
     from pipeline.evaluate import plot_bars, plot_examples, score
     from pipeline.normalise import predict_baselines
     from pipeline.simulate import SpectrumSet
-    from pipeline.train import load_checkpoint
 
     test = SpectrumSet.load(args.data / "test.npz")
     with np.load(args.classical) as f:
         predictions = {k: f[k] for k in f.files}
-    model = load_checkpoint(args.model)
-    with torch.no_grad():
-        predictions["resunet"] = predict_baselines(
-            lambda z: model(torch.from_numpy(z)).numpy(), test.observed, p.evaluate.batch_size
-        )
+    model, _ = load_checkpoint(args.model)
+    predictions["resunet"] = predict_baselines(
+        torch_run(model), test.observed, p.evaluate.batch_size
+    )
     report = score(test, predictions, p.evaluate.noise_bins)
     report["classical_lam"] = {
         m: v["log10_lam"] for m, v in json.loads(args.classical_report.read_text()).items()
@@ -170,10 +168,10 @@ def cmd_evaluate(p: Params, args: argparse.Namespace) -> None:
 
 def cmd_export(p: Params, args: argparse.Namespace) -> None:
     """Export the best checkpoint to ONNX; fail when ONNX Runtime disagrees with PyTorch."""
+    from pipeline.checkpoint import load_checkpoint
     from pipeline.export import export_onnx, parity
-    from pipeline.train import load_checkpoint
 
-    model = load_checkpoint(args.model)
+    model, _ = load_checkpoint(args.model)
     opset = export_onnx(model, args.out, length=p.simulate.length)
     error = parity(model, args.out)
     report = {
@@ -410,13 +408,11 @@ def cmd_finetune(p: Params, args: argparse.Namespace) -> None:
     """Fine-tune the production network on data/real with simulated replay; report before/after."""
     import tempfile
 
-    import torch
-
     from pipeline import finetune as ft
     from pipeline import realdata, registry
-    from pipeline.config import ModelParams
+    from pipeline.checkpoint import load_checkpoint, save_checkpoint
     from pipeline.simulate import SpectrumSet
-    from pipeline.train import load_checkpoint, save_checkpoint, to_tensors, train
+    from pipeline.train import to_tensors, train
 
     f = p.finetune
     client = registry.connect()
@@ -424,9 +420,7 @@ def cmd_finetune(p: Params, args: argparse.Namespace) -> None:
         parent, parent_run, path = registry.production_checkpoint(
             client, Path(tmp), fallback=registered_version(args.registration)
         )
-        parent_model = load_checkpoint(path)
-        mp = torch.load(path, map_location="cpu", weights_only=True)["model_params"]
-    model_params = ModelParams(**{**mp, "channels": tuple(mp["channels"])})
+        parent_model, model_params = load_checkpoint(path)
     grid = p.simulate.length
 
     records, problems = realdata.load(args.real)
@@ -483,7 +477,7 @@ def cmd_finetune(p: Params, args: argparse.Namespace) -> None:
     )
     save_checkpoint(args.out, state, model_params)
     write_history(args.history, history)
-    tuned = load_checkpoint(args.out)
+    tuned, _ = load_checkpoint(args.out)
 
     before = ft.simulated_errors(parent_model, sim["test"].observed, sim["test"].baseline)
     after = ft.simulated_errors(tuned, sim["test"].observed, sim["test"].baseline)

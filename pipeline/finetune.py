@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.checkpoint import torch_run
 from pipeline.config import ClassicalParams, FinetuneParams, SimulateParams
 from pipeline.correct import classical_baselines
 from pipeline.metrics import baseline_errors
@@ -179,17 +180,6 @@ def training_set(
 
 
 # ------------------------------------------------------------------------- evaluation
-
-
-def torch_run(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
-    """A PyTorch network as a ``(B, 1, L)`` float32 normalised-units function (fp32, CPU)."""
-    model = model.eval()
-
-    @torch.no_grad()
-    def run(z: np.ndarray) -> np.ndarray:
-        return model(torch.from_numpy(np.ascontiguousarray(z, np.float32))).numpy()
-
-    return run
 
 
 def network_method(model: torch.nn.Module, grid: int) -> BaselineFn:

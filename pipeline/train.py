@@ -1,10 +1,11 @@
 """Training of ResUNet-1D on simulated spectra.
 
-Adam on an RMSE loss of the normalised baseline, validation MAE after every epoch, the best
-epoch's weights kept, step learning-rate decay. CUDA when present, else CPU; bf16 autocast
-where the device has bf16 arithmetic (``train.precision: auto``; :mod:`pipeline.device`). A
-resume checkpoint is written after every epoch, so an interrupted run continues where it
-stopped; every checkpoint is loaded weights-only.
+Adam on an RMSE loss of the normalised baseline (:mod:`pipeline.normalise`), validation MAE
+after every epoch, the best epoch's weights kept, step learning-rate decay. CUDA when present,
+else CPU; bf16 autocast where the device has bf16 arithmetic (``train.precision: auto``;
+:mod:`pipeline.device`). A resume checkpoint is written after every epoch, so an interrupted
+run continues where it stopped; every checkpoint is loaded weights-only. The best weights are
+saved by :func:`pipeline.checkpoint.save_checkpoint`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from pipeline.config import ModelParams, TrainParams, to_dict
 from pipeline.device import native_bf16 as native_bf16  # registry.environment() reads it here
 from pipeline.device import pick_device, resolve_precision, step_autocast, tuned_kernels
+from pipeline.files import atomic_path
 from pipeline.model import build_model
 from pipeline.normalise import normalise
 
@@ -171,23 +173,6 @@ def evaluate_model(
     return abs_sum / n, math.sqrt(sq_sum / n)
 
 
-def save_checkpoint(path: Path, state: dict[str, torch.Tensor], model_params: ModelParams) -> None:
-    """Weights plus the model params needed to rebuild the network (all weights-only safe)."""
-    from pipeline.files import atomic_path
-
-    with atomic_path(path) as tmp:
-        torch.save({"model": state, "model_params": to_dict(model_params)}, tmp)
-
-
-def load_checkpoint(path: Path) -> torch.nn.Module:
-    """Rebuild the network from a checkpoint written by :func:`save_checkpoint`."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    mp = ckpt["model_params"]
-    model = build_model(mp["arch"], tuple(mp["channels"]), mp["enc_kernel"], mp["dec_kernel"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval()
-
-
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
@@ -208,8 +193,6 @@ def _load_resume(path: Path | None, tag: str) -> dict | None:
 
 
 def _save_resume(path, tag, model, optimiser, schedule, shuffle, history, best) -> None:
-    from pipeline.files import atomic_path
-
     state = {
         "tag": tag,
         "model": _cpu_state(model),

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.checkpoint import save_checkpoint
 from pipeline.cli import main
 from pipeline.export import export_onnx, parity
 from pipeline.inference import OnnxBaseline
 from pipeline.model import ResUNet1D
-from pipeline.train import save_checkpoint
 
 from .conftest import ROOT
 

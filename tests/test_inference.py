@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.checkpoint import torch_run
 from pipeline.export import export_onnx
 from pipeline.inference import OnnxBaseline, onnx_session
 from pipeline.model import ResUNet1D
@@ -55,8 +56,7 @@ def test_run_takes_any_batch_and_multiple_of_32_in_chunks(exported):
 def test_onnx_path_equals_pytorch_path_in_user_units(exported, network):
     model, _ = exported
     y = np.random.default_rng(0).random((3, 128)) * 500 + 20
-    with torch.no_grad():
-        ref = predict_baselines(lambda z: model(torch.from_numpy(z)).numpy(), y)
+    ref = predict_baselines(torch_run(model), y)
     got = network.baselines(np.arange(128.0), y)
     assert np.abs(got - ref).max() <= 1e-4 * np.ptp(y)
 
