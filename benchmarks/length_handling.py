@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.baselines import classical_baselines
 from pipeline.config import load_params
-from pipeline.correct import classical_baselines, load_network
+from pipeline.correct import load_network
 from pipeline.metrics import baseline_errors
 from pipeline.normalise import network_baselines
 from pipeline.simulate import simulate

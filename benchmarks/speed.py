@@ -88,7 +88,13 @@ import numpy as np  # noqa: E402
 
 from pipeline import correct  # noqa: E402
 from pipeline.baselines import METHODS as CLASSICAL  # noqa: E402
-from pipeline.baselines import _one_thread, fit_block, fit_many  # noqa: E402
+from pipeline.baselines import (  # noqa: E402
+    _one_thread,
+    classical_baselines,
+    fit_block,
+    fit_many,
+    scaled_lam,
+)
 from pipeline.config import Params, load_params  # noqa: E402
 from pipeline.metrics import baseline_errors  # noqa: E402
 from pipeline.simulate import SpectrumSet, simulate  # noqa: E402
@@ -391,9 +397,9 @@ def classical_estimators(
     for name in CLASSICAL:
         settings = getattr(params.classical, name)
         log10_lam, _ = correct.chosen_log10_lam(name, settings, report)
-        lam = correct.scaled_lam(10**log10_lam, len(x), params.simulate.length)
+        lam = scaled_lam(10**log10_lam, len(x), params.simulate.length)
         reference = params.simulate.length
-        one = correct.classical_baselines(name, log10_lam, settings, reference)
+        one = classical_baselines(name, log10_lam, settings, reference)
         fit = partial(fit_block, name, lam, settings.max_iter, settings.tol, x)
         out[name] = {
             b: serial(partial(one, x)) if b == 1 else pooled(pool, workers, fit) for b in BATCHES
@@ -578,7 +584,7 @@ def classical_eval_rows(params: Params, n: int) -> list[Row]:
     for name in CLASSICAL:
         settings = getattr(params.classical, name)
         log10_lam, _ = correct.chosen_log10_lam(name, settings, report)
-        lam = correct.scaled_lam(10**log10_lam, 512, params.simulate.length)
+        lam = scaled_lam(10**log10_lam, 512, params.simulate.length)
         start = time.perf_counter()
         fitted = fit_many(name, [lam], settings, spectra.observed, n_jobs=params.classical.n_jobs)
         seconds = time.perf_counter() - start

@@ -298,6 +298,7 @@ def cmd_correct(p: Params, args: argparse.Namespace) -> None:
     from functools import partial
 
     from pipeline import correct
+    from pipeline.baselines import classical_baselines
 
     if args.method == "resunet":
         try:
@@ -309,7 +310,7 @@ def cmd_correct(p: Params, args: argparse.Namespace) -> None:
     else:
         settings = getattr(p.classical, args.method)
         log10_lam, source = correct.chosen_log10_lam(args.method, settings, args.classical_report)
-        estimate = correct.classical_baselines(args.method, log10_lam, settings, p.simulate.length)
+        estimate = classical_baselines(args.method, log10_lam, settings, p.simulate.length)
         how = (
             f"{args.method}, log10(lam) = {log10_lam:g} at {p.simulate.length} points ({source}),"
             f" scaled by (points / {p.simulate.length})^4"
@@ -410,6 +411,7 @@ def cmd_finetune(p: Params, args: argparse.Namespace) -> None:
 
     from pipeline import finetune as ft
     from pipeline import realdata, registry
+    from pipeline.baselines import refined
     from pipeline.checkpoint import load_checkpoint, save_checkpoint
     from pipeline.simulate import SpectrumSet
     from pipeline.train import to_tensors, train
@@ -439,7 +441,7 @@ def cmd_finetune(p: Params, args: argparse.Namespace) -> None:
     classical = ft.classical_methods(p.classical, lams, grid)
     estimate = classical[best]
     if f.targets == "refined":
-        estimate = ft.refined(ft.network_method(parent_model, grid), classical[best])
+        estimate = refined(ft.network_method(parent_model, grid), classical[best])
     targets = ft.classical_targets(train_records, estimate)
 
     sim = {s: SpectrumSet.load(args.data / f"{s}.npz") for s in ("train", "val", "test")}

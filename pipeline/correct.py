@@ -11,24 +11,22 @@ The network runs under ONNX Runtime (:class:`pipeline.inference.OnnxBaseline`), 
 ``baselines`` method taking spectra of any length, resampled onto the training grid or at their
 native length (:mod:`pipeline.normalise`).
 
-Classical methods. arPLS and asPLS use the ``lam`` chosen on the validation set
-(``reports/classical.json``), else the middle of ``params.yaml``'s grid. That ``lam`` was chosen
-on spectra of ``simulate.length`` points; a Whittaker smoother with a second-order difference
-penalty smooths over about ``lam ** (1/4)`` points, so for a spectrum of ``L`` points ``lam``
-is scaled by ``(L / simulate.length) ** 4``: the same smoothness relative to the spectrum's
-window.
+arPLS and asPLS use the ``lam`` chosen on the validation set (``reports/classical.json``),
+else the middle of ``params.yaml``'s grid, scaled to each spectrum's length
+(:func:`pipeline.baselines.classical_baselines`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.baselines import BaselineFn
 from pipeline.config import ClassicalMethodParams
 from pipeline.errors import one_line
 from pipeline.files import atomic_path
@@ -39,14 +37,12 @@ DEFAULT_MODEL = "models:/resunet1d@production"
 METHODS = ("resunet", "arpls", "aspls")
 CSV_COLUMNS = ("wavenumber", "intensity", "baseline", "corrected")
 
-BaselineFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # x (L,), y (N, L) -> (N, L)
-
 
 class ModelLoadError(RuntimeError):
     """The model file cannot be loaded; the message says which and why."""
 
 
-# ------------------------------------------------------------------------- the network
+# ------------------------------------------------------------------------- the methods
 
 
 def load_network(spec: str, grid: int) -> OnnxBaseline:
@@ -76,18 +72,6 @@ def load_network(spec: str, grid: int) -> OnnxBaseline:
     return OnnxBaseline.from_session(bundled.session, grid=bundled.grid)
 
 
-# ----------------------------------------------------------------- classical methods
-
-
-def scaled_lam(lam: float, length: int, reference_length: int) -> float:
-    """``lam`` chosen at ``reference_length`` points, for a spectrum of ``length`` points.
-
-    A second-order Whittaker penalty smooths over about ``lam ** (1/4)`` points: keeping the
-    same smoothness relative to the window scales ``lam`` by ``(length / reference) ** 4``.
-    """
-    return lam * (length / reference_length) ** 4
-
-
 def chosen_log10_lam(
     name: str, settings: ClassicalMethodParams, report: Path | None
 ) -> tuple[float, str]:
@@ -100,21 +84,6 @@ def chosen_log10_lam(
         return float(json.loads(report.read_text())[name]["log10_lam"]), f"chosen in {report}"
     middle = float(np.median(settings.log10_lam))
     return middle, f"middle of params.yaml's classical.{name}.log10_lam grid (no {report})"
-
-
-def classical_baselines(
-    name: str, log10_lam: float, settings: ClassicalMethodParams, reference_length: int
-) -> BaselineFn:
-    """The classical method ``name`` as a :data:`BaselineFn`, ``lam`` scaled to each length."""
-    from pipeline.baselines import classical  # pybaselines: only when a classical method runs
-
-    def estimate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        y = np.atleast_2d(y)
-        lam = scaled_lam(10**log10_lam, y.shape[1], reference_length)
-        method = classical(name, lam, settings)
-        return np.stack([method(x, row) for row in y])
-
-    return estimate
 
 
 # ------------------------------------------------------------------------ the outputs

@@ -16,7 +16,8 @@ it is. Raw spectra alone have no ground truth; ``finetune.targets`` picks how on
     its validated ``lam`` scaled to the spectrum's length), drawn on the whole real spectrum.
 ``refined``
     The parent network's own baseline, plus that classical method's baseline of the residual
-    the network leaves (:func:`refined`): the network's shape, the classical method's level.
+    the network leaves (:func:`pipeline.baselines.refined`): the network's shape, the
+    classical method's level.
 ``transplant``
     The real spectrum's bands and noise (raw minus the classical baseline) laid on a simulated
     background whose baseline is known exactly.
@@ -30,23 +31,20 @@ of distinct inputs, at every position of the edges and bands.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from pipeline.baselines import BaselineFn, classical_baselines
 from pipeline.checkpoint import torch_run
 from pipeline.config import ClassicalParams, FinetuneParams, SimulateParams
-from pipeline.correct import classical_baselines
 from pipeline.metrics import baseline_errors
 from pipeline.normalise import network_baselines, predict_baselines, resample
 from pipeline.quality import quality, summarise
 from pipeline.realdata import RealSpectrum
-
-BaselineFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # x (L,), y (N, L) -> (N, L)
-
 
 # ------------------------------------------------------------------------------ targets
 
@@ -64,21 +62,6 @@ def classical_targets(records: Sequence[RealSpectrum], estimate: BaselineFn) -> 
     return [
         r.baseline if r.baseline is not None else estimate(r.x, r.y[None, :])[0] for r in records
     ]
-
-
-def refined(network: BaselineFn, classical: BaselineFn) -> BaselineFn:
-    """The network's baseline plus the classical method's baseline of what the network left.
-
-    The classical fit of the residual ``y - network`` catches a smooth error of the network
-    (an offset, a tilt) with the classical method's asymmetric weighting, while the shape
-    under the bands stays the network's.
-    """
-
-    def estimate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        first = network(x, y)
-        return first + classical(x, y - first)
-
-    return estimate
 
 
 def windows(
@@ -183,7 +166,7 @@ def training_set(
 
 
 def network_method(model: torch.nn.Module, grid: int) -> BaselineFn:
-    """A PyTorch network as a ``method(x, y)``, on ``correct``'s path.
+    """A PyTorch network as a :data:`~pipeline.baselines.BaselineFn`, on ``correct``'s path.
 
     Spectra are resampled onto ``grid`` points and back
     (:func:`pipeline.normalise.network_baselines`), as the exported network is served.

@@ -242,11 +242,6 @@ def test_classical_default_lam_without_a_report(tmp_path, params, capsys):
     )
 
 
-def test_scaled_lam():
-    assert correct.scaled_lam(1e3, 1024, 512) == pytest.approx(16e3)
-    assert correct.scaled_lam(5.0, 512, 512) == 5.0
-
-
 # ------------------------------------------------------------------------------ models
 
 
