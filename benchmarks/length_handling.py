@@ -12,7 +12,7 @@ as if the same spectrum were sampled more finely) and estimates their baselines 
 - ``resample``: onto a uniform grid of ``simulate.length`` points and back (OnnxBaseline);
 - ``native``: at L points, padded to a multiple of 32 (``edge`` or ``reflect``), then cropped.
 
-Errors are pipeline.metrics.baseline_errors (units of each spectrum's range), mean over the
+Errors are pipeline.metrics.mean_errors: per spectrum in units of its range, mean over the
 spectra. For reference, arPLS at the validated ``lam`` scaled by (L / simulate.length)^4 (what
 ``correct --method arpls`` does) and at the same ``lam`` unscaled. Prints a markdown table.
 """
@@ -29,7 +29,7 @@ import numpy as np
 from pipeline.baselines import classical_baselines
 from pipeline.config import load_params
 from pipeline.correct import load_network
-from pipeline.metrics import baseline_errors
+from pipeline.metrics import mean_errors
 from pipeline.normalise import network_baselines
 from pipeline.simulate import simulate
 
@@ -105,8 +105,8 @@ def _arpls_log10_lam(report: Path, params) -> float:
 
 
 def _errors(baseline: np.ndarray, sim) -> tuple[float, float]:
-    e = baseline_errors(baseline, sim.baseline, sim.observed)
-    return float(e["rmse"].mean()), float(e["mae"].mean())
+    e = mean_errors(baseline, sim.baseline, sim.observed)
+    return e["rmse"], e["mae"]
 
 
 def _print_table(rows, args, onnx_path, log10_lam, grid) -> None:

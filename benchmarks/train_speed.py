@@ -119,7 +119,7 @@ def step_rates(
 def full_training(params: Params) -> dict[str, float]:
     """Train the ``params.yaml`` network as the ``train`` stage does; time it and score it."""
     from pipeline.checkpoint import torch_run
-    from pipeline.metrics import baseline_errors
+    from pipeline.metrics import mean_errors
     from pipeline.normalise import predict_baselines
 
     s = params.simulate
@@ -141,15 +141,15 @@ def full_training(params: Params) -> dict[str, float]:
     model.eval()
     test = sets["test"]
     predicted = predict_baselines(torch_run(model), test.observed, 1024)
-    errors = baseline_errors(predicted, test.baseline, test.observed)
+    errors = mean_errors(predicted, test.baseline, test.observed)
     best = min(history, key=lambda e: e.val_mae)
     return {
         "seconds": seconds,
         "epochs": len(history),
         "samples_per_s": len(sets["train"]) * len(history) / seconds,
         "best_epoch": best.epoch,
-        "test_rmse": float(errors["rmse"].mean()),
-        "test_mae": float(errors["mae"].mean()),
+        "test_rmse": errors["rmse"],
+        "test_mae": errors["mae"],
     }
 
 
