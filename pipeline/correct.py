@@ -9,11 +9,10 @@ written together (temporary file, then rename) or not at all.
 
 The network runs under ONNX Runtime (:class:`pipeline.inference.OnnxBaseline`), its
 ``baselines`` method taking spectra of any length, resampled onto the training grid or at their
-native length (:mod:`pipeline.normalise`).
-
-arPLS and asPLS use the ``lam`` chosen on the validation set (``reports/classical.json``),
-else the middle of ``params.yaml``'s grid, scaled to each spectrum's length
-(:func:`pipeline.baselines.classical_baselines`).
+native length (:mod:`pipeline.normalise`). arPLS and asPLS use the ``lam`` chosen on the
+validation set (``reports/classical.json``), else the middle of ``params.yaml``'s grid, scaled
+to each spectrum's length (:func:`pipeline.baselines.classical_baselines`). A file that fails
+is reported in one line (:func:`pipeline.errors.one_line`) and the others go on.
 """
 
 from __future__ import annotations
@@ -31,7 +30,8 @@ from pipeline.config import ClassicalMethodParams
 from pipeline.errors import one_line
 from pipeline.files import atomic_path
 from pipeline.inference import OnnxBaseline
-from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumError, read_spectra
+from pipeline.plots import correction as draw_correction
+from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumError, numbered, read_spectra
 
 DEFAULT_MODEL = "models:/resunet1d@production"
 METHODS = ("resunet", "arpls", "aspls")
@@ -139,7 +139,8 @@ def write_outputs(spectra: Spectra, baseline: np.ndarray, stem: Path, plots: boo
                 np.savez(tmp, **arrays, corrected=spectra.y - baseline)
             return [path]
         for i in range(len(spectra)):
-            name = stem.name if len(spectra) == 1 else f"{stem.name}_{_point(i, len(spectra))}"
+            point = numbered("point", i, len(spectra))
+            name = stem.name if len(spectra) == 1 else f"{stem.name}_{point}"
             csv = stem.with_name(name + ".csv")
             _write_csv(csv, spectra.x, spectra.y[i], baseline[i])
             written.append(csv)
@@ -155,10 +156,6 @@ def write_outputs(spectra: Spectra, baseline: np.ndarray, stem: Path, plots: boo
     return written
 
 
-def _point(i: int, n: int) -> str:
-    return f"point{i + 1:0{max(3, len(str(n)))}d}"
-
-
 def _write_csv(path: Path, x: np.ndarray, y: np.ndarray, baseline: np.ndarray) -> None:
     table = np.column_stack([x, y, baseline, y - baseline])
     with atomic_path(path) as tmp:
@@ -171,25 +168,7 @@ def plot_correction(
     path: Path, x: np.ndarray, y: np.ndarray, baseline: np.ndarray, title: str, spectra: Spectra
 ) -> None:
     """PNG of the raw spectrum with its baseline (top) and the corrected spectrum (bottom)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 5.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    top.plot(x, y, color="0.45", lw=0.8, label="raw spectrum")
-    top.plot(x, baseline, color="tab:red", lw=1.4, label="baseline")
-    top.legend(loc="upper right", frameon=False)
-    top.set_title(title, fontsize=9)
-    bottom.plot(x, y - baseline, color="black", lw=0.8, label="corrected")
-    bottom.axhline(0, color="tab:red", lw=0.6)
-    bottom.legend(loc="upper right", frameon=False)
-    axis = "Raman shift (cm$^{-1}$)" if spectra.calibrated else "pixel (uncalibrated axis)"
-    bottom.set_xlabel(axis)
-    for ax in (top, bottom):
-        ax.set_ylabel("intensity")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
+    draw_correction(path, x, y, {"baseline": baseline}, title, spectra.calibrated)
 
 
 def correct_files(

@@ -31,6 +31,7 @@ of distinct inputs, at every position of the edges and bands.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +39,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline import plots
 from pipeline.baselines import BaselineFn, classical_baselines
 from pipeline.checkpoint import torch_run
 from pipeline.config import ClassicalParams, FinetuneParams, SimulateParams
-from pipeline.metrics import baseline_errors
+from pipeline.metrics import mean_errors
 from pipeline.normalise import network_baselines, predict_baselines, resample
 from pipeline.quality import quality, summarise
 from pipeline.realdata import RealSpectrum
@@ -119,8 +121,6 @@ def transplant(
 
 
 def _at_length(sim: SimulateParams, length: int) -> SimulateParams:
-    import dataclasses
-
     return dataclasses.replace(sim, length=length)
 
 
@@ -175,10 +175,11 @@ def network_method(model: torch.nn.Module, grid: int) -> BaselineFn:
     return lambda x, y: network_baselines(run, grid, x, y)
 
 
-def simulated_errors(model: torch.nn.Module, observed: np.ndarray, true: np.ndarray) -> dict:
+def simulated_errors(
+    model: torch.nn.Module, observed: np.ndarray, true: np.ndarray
+) -> dict[str, float]:
     """Mean RMSE and MAE of a network on simulated spectra (normalised units)."""
-    e = baseline_errors(predict_baselines(torch_run(model), observed), true, observed)
-    return {"rmse": float(e["rmse"].mean()), "mae": float(e["mae"].mean())}
+    return mean_errors(predict_baselines(torch_run(model), observed), true, observed)
 
 
 def real_baselines(
@@ -218,61 +219,25 @@ def classical_methods(
 # ---------------------------------------------------------------------------- figures
 
 
-METHOD_STYLE = {
-    "resunet_before": ("ResUNet before", "tab:red", "--"),
-    "resunet_after": ("ResUNet after", "tab:red", "-"),
-    "arpls": ("arPLS", "tab:blue", "-"),
-    "aspls": ("asPLS", "tab:green", "-"),
-}
-
-
 def plot_real(
     path: Path, record: RealSpectrum, baselines: dict[str, np.ndarray], title: str
 ) -> Path:
     """One real spectrum with every method's baseline (top) and corrected spectra (bottom)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from pipeline.files import atomic_path
-
-    fig = Figure(figsize=(9, 6), layout="constrained")
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    top.plot(record.x, record.y, color="0.5", lw=0.8, label="raw")
-    for name, b in baselines.items():
-        label, colour, style = METHOD_STYLE.get(name, (name, None, "-"))
-        top.plot(record.x, b, color=colour, ls=style, lw=1.3, label=label)
-        bottom.plot(record.x, record.y - b, color=colour, ls=style, lw=0.8, label=label)
-    bottom.axhline(0, color="black", lw=0.5)
-    top.set_title(title, fontsize=9)
-    top.legend(loc="upper right", frameon=False, fontsize=8)
-    bottom.set_ylabel("corrected")
-    top.set_ylabel("intensity")
-    axis = "Raman shift (cm$^{-1}$)" if record.calibrated else "pixel (uncalibrated axis)"
-    bottom.set_xlabel(axis)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    return path
+    return plots.correction(
+        path, record.x, record.y, baselines, title, record.calibrated, figsize=(9, 6), dpi=90
+    )
 
 
 def plot_quality(path: Path, table: dict[str, dict[str, float]]) -> Path:
     """Bars of each truth-free measure per method."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from pipeline.files import atomic_path
-
     measures = list(next(iter(table.values())))
-    fig = Figure(figsize=(3.2 * len(measures), 3.4), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = plots.figure((3.2 * len(measures), 3.4))
     axes = np.atleast_1d(fig.subplots(1, len(measures)))
     names = list(table)
     for ax, measure in zip(axes, measures, strict=True):
-        colours = [METHOD_STYLE.get(n, (n, "0.5", "-"))[1] for n in names]
+        colours = [plots.method_style(n)[1] or "0.5" for n in names]
         ax.bar(range(len(names)), [table[n][measure] for n in names], color=colours)
-        ax.set_xticks(range(len(names)), [METHOD_STYLE.get(n, (n,))[0] for n in names])
+        ax.set_xticks(range(len(names)), [plots.method_style(n)[0] for n in names])
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
         ax.set_title(measure, fontsize=9)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    return path
+    return plots.save(fig, path, dpi=90)
