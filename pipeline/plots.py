@@ -95,8 +95,9 @@ def correction(
         bottom.plot(x, y - baseline, color=colour, ls=style, lw=0.8, label=label)
     bottom.axhline(0, color="black", lw=0.5)
     top.set_title(title, fontsize=9)
-    for ax in (top, bottom):
-        ax.legend(loc="upper right", frameon=False, fontsize=8)
+    top.legend(loc="upper right", frameon=False, fontsize=8)
+    if len(baselines) > 1:  # one baseline: the top legend says whose
+        bottom.legend(loc="upper right", frameon=False, fontsize=8)
     top.set_ylabel("intensity")
     bottom.set_ylabel("corrected")
     bottom.set_xlabel(axis_label(calibrated))
