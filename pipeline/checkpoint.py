@@ -46,9 +46,16 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelParams]:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     saved = ckpt["model_params"]
     params = ModelParams(**{**saved, "channels": tuple(saved["channels"])})
-    model = build_model(params.arch, params.channels, params.enc_kernel, params.dec_kernel)
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), params
+    return from_state(params, ckpt["model"]), params
+
+
+def from_state(model_params: ModelParams, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """The network of ``model_params`` holding the weights ``state``, in eval mode."""
+    model = build_model(
+        model_params.arch, model_params.channels, model_params.enc_kernel, model_params.dec_kernel
+    )
+    model.load_state_dict(state)
+    return model.eval()
 
 
 def torch_run(model: torch.nn.Module) -> NetworkRun:

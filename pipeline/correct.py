@@ -42,6 +42,10 @@ class ModelLoadError(RuntimeError):
     """The model file cannot be loaded; the message says which and why."""
 
 
+class CorrectionError(RuntimeError):
+    """Some input files could not be corrected (each one is listed before this is raised)."""
+
+
 # ------------------------------------------------------------------------- the methods
 
 

@@ -16,7 +16,9 @@ arrays.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.interpolate import CubicSpline
@@ -61,6 +63,11 @@ class SpectrumSet:
             return cls(
                 **{k: f[k] for k in ("observed", "baseline", "peaks", "read_noise", "family")}
             )
+
+
+def load_sets(folder: str | Path, splits: Sequence[str]) -> dict[str, SpectrumSet]:
+    """The simulated sets ``<folder>/<split>.npz`` written by the ``simulate`` stage."""
+    return {split: SpectrumSet.load(Path(folder) / f"{split}.npz") for split in splits}
 
 
 def simulate(params: SimulateParams, n: int, seed: int) -> SpectrumSet:

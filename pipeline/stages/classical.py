@@ -1,0 +1,79 @@
+"""Stage ``classical``: arPLS and asPLS, ``lam`` chosen on validation, fitted on the test set.
+
+Each method's ``lam`` is the point of its ``classical.<method>.log10_lam`` grid with the lowest
+mean RMSE on the first ``classical.n_val_grid`` validation spectra (never the test set).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.baselines import METHODS, fit_many
+from pipeline.config import ClassicalParams
+from pipeline.files import atomic_path, write_json
+from pipeline.metrics import mean_errors
+from pipeline.simulate import SpectrumSet, load_sets
+from pipeline.stages._common import arguments, params_of
+
+
+def choose_lam(name: str, params: ClassicalParams, val: SpectrumSet) -> tuple[float, dict]:
+    """``log10(lam)`` of method ``name`` with the lowest validation RMSE, and the whole grid."""
+    settings = getattr(params, name)
+    n = min(params.n_val_grid, len(val))
+    lams = [10**ll for ll in settings.log10_lam]
+    fitted = fit_many(name, lams, settings, val.observed[:n], n_jobs=params.n_jobs)
+    grid = {
+        f"{log_lam:g}": mean_errors(b, val.baseline[:n], val.observed[:n])
+        for log_lam, b in zip(settings.log10_lam, fitted, strict=True)
+    }
+    chosen = min(settings.log10_lam, key=lambda ll: grid[f"{ll:g}"]["rmse"])
+    return chosen, grid
+
+
+def run(
+    params: ClassicalParams, val: SpectrumSet, test: SpectrumSet
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Every method's test-set baselines ``(N, L)`` at its chosen ``lam``, and the report."""
+    fits, report = {}, {}
+    for name in METHODS:
+        chosen, grid = choose_lam(name, params, val)
+        start = time.perf_counter()
+        settings = getattr(params, name)
+        fits[name] = fit_many(name, [10**chosen], settings, test.observed, n_jobs=params.n_jobs)[0]
+        report[name] = {
+            "log10_lam": chosen,
+            "val_spectra": min(params.n_val_grid, len(val)),
+            "grid": grid,
+            "test_fit_seconds": round(time.perf_counter() - start, 2),
+        }
+    return fits, report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the test-set baselines (npz, one array per method) and the report (JSON)."""
+    parser = arguments(__doc__, "classical")
+    parser.add_argument("--data", type=Path, required=True, help="folder of the simulated sets")
+    parser.add_argument("--out", type=Path, required=True, help="test-set baselines, .npz")
+    parser.add_argument("--report", type=Path, required=True, help="chosen lam and grid, .json")
+    args = parser.parse_args(argv)
+    params = params_of(args).classical
+    sets = load_sets(args.data, ("val", "test"))
+    fits, report = run(params, sets["val"], sets["test"])
+    with atomic_path(args.out) as tmp:
+        np.savez(tmp, **{k: v.astype(np.float32) for k, v in fits.items()})
+    write_json(args.report, report)
+    for name, r in report.items():
+        rmse = r["grid"][f"{r['log10_lam']:g}"]["rmse"]
+        print(
+            f"{name}: log10(lam) = {r['log10_lam']:g} (val RMSE {rmse:.4f}), "
+            f"{len(sets['test'])} test fits in {r['test_fit_seconds']:.1f} s"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
