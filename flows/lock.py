@@ -1,19 +1,18 @@
-"""One pipeline run at a time per workspace: an exclusive ``fcntl`` lock on a file in it.
+"""One pipeline run at a time per workspace: an exclusive file lock in it.
 
-The lock file is ``.dvc/tmp/prefect-pipeline.lock`` (git-ignored by DVC). Its holder writes
-who it is into the file, so a run that gives up can say who is in the way. The lock goes
-with the process: a run that dies, even by SIGKILL, frees it.
+The lock file is ``.dvc/tmp/prefect-pipeline.lock`` (git-ignored by DVC), held through
+:func:`pipeline.files.file_lock`, the project's one file lock: its holder writes who it is
+into the file, so a run that gives up can say who is in the way, and the lock goes with the
+process: a run that dies, even by SIGKILL, frees it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
-import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
+
+from pipeline.files import LockTimeout, file_lock
 
 
 class WorkspaceBusy(RuntimeError):
@@ -53,42 +52,13 @@ def workspace_lock(
     WorkspaceBusy
         If the lock is still held when ``timeout`` runs out; the message names the holder.
     """
-    path = lock_path(workspace)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as f:
-        deadline = time.monotonic() + timeout
-        told = False
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise WorkspaceBusy(
-                        f"another pipeline run is using {Path(workspace)} "
-                        f"({_holder(f)}); gave up after waiting {timeout:g} s. Try again "
-                        "when it has finished, or give this run a longer lock_timeout_s."
-                    ) from None
-                if not told and on_wait is not None:
-                    on_wait(f"waiting up to {timeout:g} s for {path}, held by {_holder(f)}")
-                    told = True
-                time.sleep(min(poll, left))
+    with contextlib.ExitStack() as held:
         try:
-            f.seek(0)
-            f.truncate()
-            f.write(
-                f"{holder} (pid {os.getpid()}, since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC)"
-            )
-            f.flush()
-            yield
-        finally:
-            f.seek(0)
-            f.truncate()
-            f.flush()
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _holder(f) -> str:
-    f.seek(0)
-    return f.read().strip() or "holder unknown"
+            held.enter_context(file_lock(lock_path(workspace), timeout, holder, on_wait, poll))
+        except LockTimeout as exc:
+            raise WorkspaceBusy(
+                f"another pipeline run is using {Path(workspace)} "
+                f"({exc.holder or 'holder unknown'}); gave up after waiting {timeout:g} s. Try "
+                "again when it has finished, or give this run a longer lock_timeout_s."
+            ) from None
+        yield

@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import ClassicalMethodParams
+from pipeline.errors import one_line
 from pipeline.files import atomic_path
 from pipeline.inference import OnnxBaseline, predict_baselines, resample, uniform
-from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumFileError, read_spectra
+from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumError, read_spectra
 
 DEFAULT_MODEL = "models:/resunet1d@production"
 METHODS = ("resunet", "arpls", "aspls")
@@ -313,7 +314,6 @@ def correct_files(
             report.written += write_outputs(spectra, baseline, stem, plots)
             report.spectra += len(spectra)
         except Exception as exc:  # one bad file must not stop the batch
-            named = isinstance(exc, SpectrumFileError)
-            message = str(exc) if named else f"{path}: {type(exc).__name__}: {exc}"
-            report.failed.append((path, message))
+            named = isinstance(exc, SpectrumError)  # its message names the file already
+            report.failed.append((path, one_line(exc) if named else f"{path}: {one_line(exc)}"))
     return report

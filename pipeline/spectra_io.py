@@ -31,36 +31,51 @@ WP 532X files here are headed ``Pixel,Intensity`` but their first column holds R
 Every problem is one :class:`SpectrumFileError` naming the file: an empty file, non-numeric
 content (with its line), NaN or Inf, a single column, a duplicated or non-monotonic axis, or
 fewer points than ``min_points``. Decreasing axes (WiRE, LabSpec) are returned increasing.
-This module imports nothing from the project.
+
+:func:`check_spectra` is the one validator of spectra in the project, whatever brought them:
+these readers, the served model's requests, ``correct``. The text formats are read by
+:mod:`pipeline.spectra_text` (with :func:`parse_number`, the one CSV number parser); this
+module and that one import nothing else from the project.
 """
 
 from __future__ import annotations
 
-import re
+import numbers
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.spectra_text import FormatProblem, RawSpectra, numbered, read_text
+from pipeline.spectra_text import parse_number as parse_number  # the one CSV number parser
+
 MIN_POINTS = 32  # fewer points than one block of the network cannot carry a baseline
 
-_LABSPEC_KEY = re.compile(r"^#([^=\t]+)=\t?(.*)$")  # "#Laser (nm)=\t785", "#AxisUnit[1]=1/cm"
-_LABSPEC_TAB = re.compile(r"^#[^=\t]+=\t")  # only LabSpec puts a tab after the "="
 
+class SpectrumError(ValueError):
+    """Spectra that cannot be used; the message names their source and the problem.
 
-class SpectrumFileError(ValueError):
-    """A file that cannot be read as spectra; the message names the file and the problem."""
+    Attributes
+    ----------
+    source
+        Where the spectra came from (a file, a request), as given to :func:`check_spectra`.
+    problem
+        What is wrong, without the source.
+    """
 
-    def __init__(self, path: str | Path, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = Path(path)
+    def __init__(self, source: object, problem: str):
+        super().__init__(f"{source}: {problem}")
+        self.source = source
         self.problem = problem
 
 
-class _Bad(Exception):
-    """A problem found by a reader, before the file name is attached."""
+class SpectrumFileError(SpectrumError):
+    """A file that cannot be read as spectra; the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str):
+        super().__init__(path, problem)
+        self.path = Path(path)
 
 
 @dataclass(frozen=True)
@@ -99,15 +114,98 @@ class Spectra:
         return len(self.y)
 
 
-@dataclass
-class _Raw:
-    """What a reader found, before the shared checks."""
+# --------------------------------------------------------------------------- the checks
 
-    x: np.ndarray
-    y: np.ndarray
-    kind: str
-    labels: tuple[str, ...] = ()
-    metadata: dict[str, str] = field(default_factory=dict)
+
+def check_spectra(
+    x: object, y: object, source: object, min_points: int = MIN_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spectra on one axis, checked: the one validator of the project.
+
+    Parameters
+    ----------
+    x
+        The axis (L,): an array, list or any sequence of real numbers.
+    y
+        The intensities (N, L), or one spectrum (L,), likewise.
+    source
+        Where they came from (a file, a request), named in every error.
+    min_points
+        Fewest points per spectrum accepted.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``x`` (L,) and ``y`` (N, L), float64, C-contiguous, the axis strictly increasing: a
+        strictly decreasing axis is reversed, and every spectrum's points with it.
+
+    Raises
+    ------
+    SpectrumError
+        Naming ``source`` and the first problem found, in this order: values that are not
+        real numbers (booleans, text, None, complex; with the index of the first), shapes that
+        do not fit, no spectra, no points, fewer than ``min_points`` points, NaN or Inf in the
+        axis or the intensities (with the first place), a duplicated axis value, an axis that
+        is not monotonic (with where it turns back).
+    """
+    x = _real_array(x, "the axis", "x", source)
+    y = _real_array(y, "the intensities", "y", source)
+    if y.ndim == 1:
+        y = y[None, :]
+    if x.ndim != 1 or y.ndim != 2 or y.shape[1] != x.size:
+        problem = f"axis of shape {x.shape} does not fit spectra of shape {y.shape}"
+        raise SpectrumError(source, f"{problem}; expected (L,) and (N, L) or (L,)")
+    if y.shape[0] == 0:
+        raise SpectrumError(source, "no spectra")
+    if x.size == 0:
+        raise SpectrumError(source, "empty: 0 points per spectrum")
+    if x.size < min_points:
+        problem = f"{x.size} points per spectrum, fewer than the minimum {min_points}"
+        raise SpectrumError(source, problem)
+    if not np.isfinite(x).all():
+        problem = f"the axis holds NaN or Inf (at point {_first(~np.isfinite(x))})"
+        raise SpectrumError(source, problem)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        where = f"spectrum {row + 1}, " if len(y) > 1 else ""
+        problem = f"{bad.sum()} NaN or Inf intensities (first at {where}x = {x[col]:g})"
+        raise SpectrumError(source, problem)
+    step = np.diff(x)
+    if (step == 0).any():
+        raise SpectrumError(source, f"duplicated axis value x = {x[_first(step == 0)]:g}")
+    if step.size and not ((step > 0).all() or (step < 0).all()):
+        turn = _first(np.sign(step) != np.sign(step[0])) + 1
+        raise SpectrumError(source, f"the axis is not monotonic: it turns back at x = {x[turn]:g}")
+    if step.size and step[0] < 0:
+        x, y = x[::-1], y[:, ::-1]
+    return np.ascontiguousarray(x), np.ascontiguousarray(y)
+
+
+def _real_array(values: object, what: str, name: str, source: object) -> np.ndarray:
+    """``values`` as a float64 array, refusing anything that is not a real number."""
+    try:
+        a = np.asarray(values)
+    except ValueError:  # nested sequences of different lengths
+        raise SpectrumError(source, f"{what}: rows of different lengths") from None
+    if a.dtype.kind in "iuf":
+        return a.astype(np.float64)
+    if not isinstance(values, np.ndarray):  # a list mixing numbers and text became all text:
+        a = np.asarray(values, dtype=object)  # keep each value's type to name the first bad one
+    if a.dtype.kind != "O":  # text, booleans, complex, dates: no element is usable
+        raise SpectrumError(source, f"{what}: {a.dtype} values, not real numbers")
+    for i, value in enumerate(a.flat):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+            index = ", ".join(map(str, np.unravel_index(i, a.shape)))
+            raise SpectrumError(source, f"{what}: {name}[{index}] = {value!r} is not a number")
+    return a.astype(np.float64)
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+# ---------------------------------------------------------------------------- the readers
 
 
 def read_spectra(path: str | Path, min_points: int = MIN_POINTS) -> Spectra:
@@ -133,11 +231,11 @@ def read_spectra(path: str | Path, min_points: int = MIN_POINTS) -> Spectra:
     path = Path(path)
     try:
         if not path.is_file():
-            raise _Bad("no such file" if not path.exists() else "not a file")
-        raw = _read_npz(path) if path.suffix.lower() == ".npz" else _read_text(path)
-        return _checked(path, raw, min_points)
-    except _Bad as exc:
+            raise FormatProblem("no such file" if not path.exists() else "not a file")
+        raw = _read_npz(path) if path.suffix.lower() == ".npz" else read_text(path)
+    except FormatProblem as exc:
         raise SpectrumFileError(path, str(exc)) from None
+    return _checked(path, raw, min_points)
 
 
 def checked_spectra(
@@ -150,59 +248,33 @@ def checked_spectra(
 ) -> Spectra:
     """Arrays read from ``path`` by another reader, after :func:`read_spectra`'s checks.
 
-    Shapes, NaN or Inf, duplicated or non-monotonic axis, ``min_points``; a decreasing axis
-    is returned increasing with the rows of ``y`` reversed alike.
+    :func:`check_spectra`; a decreasing axis is returned increasing with the rows of ``y``
+    reversed alike.
 
     Raises
     ------
     SpectrumFileError
         Naming ``path`` and the problem.
     """
+    return _checked(Path(path), RawSpectra(x, y, kind, tuple(labels)), min_points)
+
+
+def _checked(path: Path, raw: RawSpectra, min_points: int) -> Spectra:
+    """:func:`check_spectra` on what a reader found, as :class:`Spectra` of ``path``."""
+    if raw.kind == "matrix" and len(raw.x) < min_points:  # a matrix has the right shapes
+        hint = "a matrix file holds the axis in its first ROW, one spectrum per row"
+        problem = f"{len(raw.x)} points per spectrum, fewer than the minimum {min_points}"
+        raise SpectrumFileError(path, f"{problem} ({hint})")
     try:
-        return _checked(Path(path), _Raw(x, y, kind, tuple(labels)), min_points)
-    except _Bad as exc:
-        raise SpectrumFileError(path, str(exc)) from None
-
-
-# --------------------------------------------------------------------------- the checks
-
-
-def _checked(path: Path, raw: _Raw, min_points: int) -> Spectra:
-    """Shared checks; sort a decreasing axis."""
-    x = np.asarray(raw.x, dtype=np.float64)
-    y = np.asarray(raw.y, dtype=np.float64)
-    if y.ndim == 1:
-        y = y[None, :]
-    if x.ndim != 1 or y.ndim != 2 or y.shape[1] != x.size:
-        raise _Bad(f"axis of shape {x.shape} does not fit spectra of shape {y.shape}")
-    if y.shape[0] == 0:
-        raise _Bad("no spectra")
-    if x.size < min_points:
-        hint = ""
-        if raw.kind == "matrix":
-            hint = " (a matrix file holds the axis in its first ROW, one spectrum per row)"
-        raise _Bad(f"{x.size} points per spectrum, fewer than the minimum {min_points}{hint}")
-    if not np.isfinite(x).all():
-        raise _Bad(f"the axis holds NaN or Inf (at point {_first(~np.isfinite(x))})")
-    bad = ~np.isfinite(y)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        where = f"spectrum {row + 1}, " if len(y) > 1 else ""
-        raise _Bad(f"{bad.sum()} NaN or Inf intensities (first at {where}x = {x[col]:g})")
-    step = np.diff(x)
-    if (step == 0).any():
-        raise _Bad(f"duplicated axis value x = {x[_first(step == 0)]:g}")
-    if not ((step > 0).all() or (step < 0).all()):
-        turn = _first(np.sign(step) != np.sign(step[0])) + 1
-        raise _Bad(f"the axis is not monotonic: it turns back at x = {x[turn]:g}")
-    if step[0] < 0:
-        x, y = x[::-1], y[:, ::-1]
+        x, y = check_spectra(raw.x, raw.y, path, min_points)
+    except SpectrumError as exc:
+        raise SpectrumFileError(path, exc.problem) from None
     labels = raw.labels or tuple(
-        f"spectrum{i + 1:0{_digits(len(y))}d}" if len(y) > 1 else path.stem for i in range(len(y))
+        numbered("spectrum", i, len(y)) if len(y) > 1 else path.stem for i in range(len(y))
     )
     return Spectra(
-        x=np.ascontiguousarray(x),
-        y=np.ascontiguousarray(y),
+        x=x,
+        y=y,
         source=path,
         labels=tuple(labels),
         calibrated=not _is_pixel_index(x),
@@ -216,227 +288,15 @@ def _is_pixel_index(x: np.ndarray) -> bool:
     return x[0] in (0.0, 1.0) and bool(np.all(np.diff(x) == 1.0))
 
 
-def _first(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
-
-
-def _digits(n: int) -> int:
-    return max(3, len(str(n)))
-
-
-# ---------------------------------------------------------------------------- npz batch
-
-
-def _read_npz(path: Path) -> _Raw:
+def _read_npz(path: Path) -> RawSpectra:
+    """Arrays ``x`` and ``y`` of an ``.npz`` batch; their values are checked by the caller."""
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in ("x", "y") if k not in f.files]
             if missing:
-                raise _Bad(f"no array {missing[0]!r} (found {sorted(f.files)}); expected x, y")
+                found = sorted(f.files)
+                raise FormatProblem(f"no array {missing[0]!r} (found {found}); expected x, y")
             x, y = f["x"], f["y"]
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise _Bad(f"not a readable .npz file ({exc})") from None
-    for name, a in (("x", x), ("y", y)):
-        if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
-            raise _Bad(f"array {name!r} holds {a.dtype}, not real numbers")
-    if x.ndim != 1 or y.ndim not in (1, 2) or y.shape[-1] != x.size:
-        raise _Bad(f"x of shape {x.shape} and y of shape {y.shape}; expected (L,) and (N, L)")
-    return _Raw(x, y, "npz")
-
-
-# --------------------------------------------------------------------------------- text
-
-
-def _read_text(path: Path) -> _Raw:
-    data = path.read_bytes()
-    if not data.strip():
-        raise _Bad("empty file")
-    if b"\x00" in data:
-        raise _Bad("binary content: expected a text export (txt, csv) or an .npz batch")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")  # LabSpec writes its degree signs in Latin-1
-    lines = text.splitlines()  # CRLF and LF alike
-    return _sniff(lines)(lines)
-
-
-def _sniff(lines: list[str]) -> Callable[[list[str]], _Raw]:
-    """The reader for a text file, from its first lines."""
-    head = [line.strip() for line in lines[:200] if line.strip()]
-    if head[0].startswith("#") and {"#Wave", "#Intensity"} <= set(head[0].split()):
-        return _read_wire
-    if head[0].startswith("ENLIGHTEN") or any(_is_enlighten_table(h) for h in head):
-        return _read_enlighten
-    if any(_LABSPEC_TAB.match(h) for h in head):
-        return _read_labspec
-    return _read_plain
-
-
-def _table(lines: list[str], first: int = 0) -> tuple[list[str], np.ndarray, list[int]]:
-    """Numbers of a delimited table: (header lines, values (rows, columns), line numbers).
-
-    Blank and ``#`` lines are skipped; lines before the first row of numbers are the header.
-    The delimiter is taken from that first row: tab, semicolon, comma, else whitespace.
-    """
-    header: list[str] = []
-    rows: list[list[float]] = []
-    numbers: list[int] = []
-    split = None
-    for i in range(first, len(lines)):
-        line = lines[i].strip()
-        if not line or line.startswith("#"):
-            continue
-        if split is None:
-            candidate = _splitter(line)
-            if _numbers(candidate(line)) is None:
-                header.append(line)
-                continue
-            split = candidate
-        fields = split(line)
-        values = _numbers(fields)
-        if values is None:
-            word = next(f for f in fields if _number(f) is None)
-            raise _Bad(f"line {i + 1}: {word!r} is not a number")
-        if rows and len(values) != len(rows[0]):
-            raise _Bad(f"line {i + 1}: {len(values)} values, expected {len(rows[0])}")
-        rows.append(values)
-        numbers.append(i + 1)
-    if not rows:
-        raise _Bad("no rows of numbers found")
-    return header, np.array(rows, dtype=np.float64), numbers
-
-
-def _splitter(line: str) -> Callable[[str], list[str]]:
-    if "\t" in line:
-        return str.split  # tabs, possibly doubled (WiRE, LabSpec headers)
-    if ";" in line:  # a semicolon table may use decimal commas
-        return lambda s: [f.strip().replace(",", ".") for f in s.rstrip(";").split(";")]
-    if "," in line:  # a trailing delimiter (spreadsheet exports) ends no column
-        return lambda s: [f.strip() for f in s.rstrip(",").split(",")]
-    return str.split
-
-
-def _number(field: str) -> float | None:
-    try:
-        return float(field)
-    except ValueError:
-        return None
-
-
-def _numbers(fields: list[str]) -> list[float] | None:
-    values = [_number(f) for f in fields]
-    return None if None in values or not values else values
-
-
-def _two_columns(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if table.shape[1] == 1:
-        raise _Bad("a single column of numbers: expected two (axis, intensity)")
-    if table.shape[1] != 2:
-        raise _Bad(f"{table.shape[1]} columns: expected two (axis, intensity)")
-    return table[:, 0], table[:, 1]
-
-
-def _read_plain(lines: list[str]) -> _Raw:
-    _, table, _ = _table(lines)
-    if table.shape[1] > 2:
-        if len(table) < 2:
-            raise _Bad("a matrix file needs the axis row and at least one spectrum row")
-        return _Raw(table[0], table[1:], "matrix")
-    x, y = _two_columns(table)
-    return _Raw(x, y, "text")
-
-
-def _read_labspec(lines: list[str]) -> _Raw:
-    metadata = {}
-    for line in lines:
-        m = _LABSPEC_KEY.match(line.strip())
-        if m:
-            metadata[m.group(1).strip()] = m.group(2).strip()
-    _, table, _ = _table(lines)
-    x, y = _two_columns(table)
-    return _Raw(x, y, "labspec", metadata=metadata)
-
-
-def _read_wire(lines: list[str]) -> _Raw:
-    names = next(line for line in lines if line.strip()).split()
-    _, table, numbers = _table(lines)
-    if table.shape[1] != len(names):
-        raise _Bad(f"line {numbers[0]}: {table.shape[1]} values under {len(names)} headers")
-    wave, intensity = table[:, names.index("#Wave")], table[:, names.index("#Intensity")]
-    coords = np.delete(table, [names.index("#Wave"), names.index("#Intensity")], axis=1)
-    if coords.shape[1] == 0:
-        return _Raw(wave, intensity, "wire")
-    # a new point where the coordinates change or the axis jumps back to its start
-    step = np.diff(wave)
-    moved = (np.diff(coords, axis=0) != 0).any(axis=1)
-    restart = np.sign(step) != np.sign(step[0]) if len(step) else step.astype(bool)
-    starts = np.concatenate([[0], np.flatnonzero(moved | restart) + 1, [len(wave)]])
-    blocks = list(zip(starts[:-1], starts[1:], strict=True))
-    first = wave[blocks[0][0] : blocks[0][1]]
-    for k, (a, b) in enumerate(blocks[1:], start=2):
-        if b - a != len(first) or not np.allclose(wave[a:b], first, rtol=0, atol=1e-6):
-            raise _Bad(
-                f"point {k} (line {numbers[a]}) has a different axis from point 1 "
-                f"({b - a} points, expected {len(first)})"
-            )
-    labels = tuple(
-        f"point{k + 1:0{_digits(len(blocks))}d} ("
-        + ", ".join(
-            f"{n.lstrip('#')}={v:g}" for n, v in zip(_coord_names(names), coords[a], strict=True)
-        )
-        + ")"
-        for k, (a, _) in enumerate(blocks)
-    )
-    y = np.stack([intensity[a:b] for a, b in blocks])
-    return _Raw(first, y, "wire", labels=labels)
-
-
-def _coord_names(names: list[str]) -> list[str]:
-    return [n for n in names if n not in ("#Wave", "#Intensity")]
-
-
-def _is_enlighten_table(line: str) -> bool:
-    fields = [f.strip() for f in line.split(",")]
-    return "Pixel" in fields and "Wavenumber" in fields
-
-
-def _read_enlighten(lines: list[str]) -> _Raw:
-    start = next((i for i, line in enumerate(lines) if _is_enlighten_table(line)), None)
-    if start is None:
-        raise _Bad("ENLIGHTEN file without a table headed Pixel,...,Wavenumber,...")
-    metadata = {}
-    for line in lines[:start]:
-        key, _, value = line.partition(",")
-        if key.strip():
-            metadata[key.strip()] = value.strip()
-    names = [f.strip() for f in lines[start].split(",")]
-    column = next((c for c in ("Processed", "Raw") if c in names), None)
-    if column is None:
-        raise _Bad(f"ENLIGHTEN table without a Processed or Raw column (columns: {names})")
-    pick = [names.index("Wavenumber"), names.index(column)]
-    rows = []
-    for i in range(start + 1, len(lines)):
-        if not lines[i].strip():
-            continue
-        fields = [f.strip() for f in lines[i].split(",")]
-        if len(fields) != len(names):
-            raise _Bad(f"line {i + 1}: {len(fields)} values, expected {len(names)}")
-        values = []
-        for j in pick:
-            if fields[j] in ("NA", ""):
-                values.append(np.nan)
-            elif (v := _number(fields[j])) is None:
-                raise _Bad(f"line {i + 1}: {fields[j]!r} is not a number")
-            else:
-                values.append(v)
-        rows.append(values)
-    if not rows:
-        raise _Bad("ENLIGHTEN table without rows")
-    table = np.array(rows)
-    # NA rows at either end are pixels outside the region of interest; inside, an error
-    measured = np.flatnonzero(np.isfinite(table[:, 1]))
-    if measured.size:
-        table = table[measured[0] : measured[-1] + 1]
-    metadata["intensity_column"] = column
-    return _Raw(table[:, 0], table[:, 1], "enlighten", metadata=metadata)
+        raise FormatProblem(f"not a readable .npz file ({exc})") from None
+    return RawSpectra(x, y, "npz")

@@ -1,6 +1,13 @@
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 
-from pipeline.files import atomic_path, write_json
+from pipeline.files import LockTimeout, atomic_path, file_lock, write_json
+
+from .conftest import ROOT
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
@@ -19,3 +26,72 @@ def test_temporary_name_keeps_the_suffix(tmp_path):
         assert tmp.suffix == ".npz" and tmp.parent == tmp_path
         tmp.write_bytes(b"x")
     assert (tmp_path / "train.npz").read_bytes() == b"x"
+
+
+def _hold(path, seconds, holder="nightly run"):
+    """Another process holding ``path``'s lock for ``seconds``; returns once it holds it."""
+    code = (
+        "import sys, time; from pipeline.files import file_lock\n"
+        "with file_lock(sys.argv[1], holder=sys.argv[3]):\n"
+        "    print('held', flush=True); time.sleep(float(sys.argv[2]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path), str(seconds), holder],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_file_lock_records_its_holder_and_clears_it(tmp_path):
+    path = tmp_path / "sub" / "store.lock"
+    with file_lock(path, holder="registration") as held:
+        assert held == path
+        assert path.read_text().startswith(f"registration (pid {os.getpid()}, since ")
+    assert path.read_text() == ""
+    with file_lock(path, timeout=0):  # free again, and granted at once
+        pass
+
+
+def test_file_lock_times_out_naming_the_file_and_holder(tmp_path):
+    path = tmp_path / "store.lock"
+    holder = _hold(path, 30)
+    try:
+        told = []
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match="nightly run") as exc:
+            with file_lock(path, timeout=0.5, poll=0.1, on_wait=told.append):
+                pytest.fail("the lock was granted twice")
+        assert 0.5 <= time.monotonic() - start < 10
+        assert isinstance(exc.value, LockTimeout)
+        assert str(path) in str(exc.value) and exc.value.holder.startswith("nightly run (pid")
+        assert "gave up after waiting 0.5 s" in str(exc.value)
+        assert len(told) == 1 and "nightly run" in told[0] and str(path) in told[0]
+        with pytest.raises(TimeoutError):  # 0: refused at once, and nobody told of a wait
+            with file_lock(path, timeout=0, on_wait=told.append):
+                pass
+        assert len(told) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    with file_lock(path, timeout=0):  # freed with its process, even killed
+        pass
+
+
+def test_file_lock_blocks_by_default_until_the_holder_is_done(tmp_path):
+    path = tmp_path / "store.lock"
+    holder = _hold(path, 1)
+    told = []
+    try:
+        start = time.monotonic()
+        with file_lock(path, on_wait=told.append):
+            waited = time.monotonic() - start
+        assert holder.wait(10) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert 0.5 < waited < 30
+    assert len(told) == 1 and "as long as it takes" in told[0]

@@ -6,7 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.spectra_io import MIN_POINTS, SpectrumFileError, read_spectra
+from pipeline.spectra_io import (
+    MIN_POINTS,
+    SpectrumError,
+    SpectrumFileError,
+    check_spectra,
+    parse_number,
+    read_spectra,
+)
 
 from .conftest import ROOT
 
@@ -290,3 +297,88 @@ def test_wire_points_with_different_axes(tmp_path):
     lines += [f"1\t0\t{a + 0.5}\t{b}" for a, b in zip(X[::-1], Y[::-1], strict=True)]
     with pytest.raises(SpectrumFileError, match="point 2 .* different axis"):
         read_spectra(_write(tmp_path / "map.txt", "\n".join(lines)))
+
+
+# ---------------------------------------------------------------------- check_spectra
+
+XS = np.linspace(200.0, 1800.0, 40)
+YS = np.stack([1000 + 50 * np.sin(XS / 90), 900 + 40 * np.cos(XS / 70)])
+
+
+def test_check_spectra_accepts_lists_and_ints_and_returns_float64():
+    x, y = check_spectra(list(range(40)), [list(range(40))], "request")
+    assert x.dtype == y.dtype == np.float64 and y.shape == (1, 40)
+    x, y = check_spectra(XS.astype(np.float32), YS[0], "request")
+    assert y.shape == (1, 40) and x.flags.c_contiguous
+    objects = np.array(list(XS), dtype=object)  # e.g. a pandas object column
+    assert np.array_equal(check_spectra(objects, YS, "request")[0], XS)
+
+
+def test_check_spectra_reverses_a_decreasing_axis_with_the_spectra():
+    x, y = check_spectra(XS[::-1], YS[:, ::-1], "wire")
+    assert np.array_equal(x, XS) and np.array_equal(y, YS) and y.flags.c_contiguous
+    x, y = check_spectra(XS, YS, "as is")
+    assert np.array_equal(x, XS) and np.array_equal(y, YS)
+
+
+def _nan_at(a, index):
+    a = np.array(a, dtype=np.float64)
+    a[index] = np.nan
+    return a
+
+
+REFUSED = {
+    "text axis": (np.array(["a"] * 40), YS, "the axis: <U1 values, not real numbers"),
+    "bool intensities": (XS, YS > 0, "the intensities: bool values, not real numbers"),
+    "complex": (XS, YS + 1j, "complex128 values, not real numbers"),
+    "None": (XS, [list(YS[0][:5]) + [None] + list(YS[0][6:])], r"y\[0, 5\] = None is not"),
+    "word": (list(XS[:3]) + ["12,5"] + list(XS[4:]), YS, r"x\[3\] = '12,5' is not a number"),
+    "ragged": (XS, [list(YS[0]), list(YS[1][:-1])], "rows of different lengths"),
+    "mismatched": (XS[:-1], YS, r"axis of shape \(39,\) does not fit spectra of shape \(2, 40\)"),
+    "2-D axis": (YS, YS, "does not fit"),
+    "no spectra": (XS, np.empty((0, 40)), "no spectra"),
+    "empty": ([], [], "empty: 0 points"),
+    "short": (XS[:10], YS[:, :10], "10 points per spectrum, fewer than the minimum 32"),
+    "axis NaN": (_nan_at(XS, 3), YS, r"the axis holds NaN or Inf \(at point 3\)"),
+    "axis Inf": (np.where(np.arange(40) == 39, np.inf, XS), YS, "axis holds NaN or Inf"),
+    "NaN": (
+        XS,
+        _nan_at(YS, (1, 4)),
+        rf"1 NaN or Inf intensities \(first at spectrum 2, x = {XS[4]:g}",
+    ),
+    "Inf": (XS, np.where(YS > 1030, -np.inf, YS), "NaN or Inf intensities"),
+    "duplicated": (np.r_[XS[:10], XS[9:39]], YS, f"duplicated axis value x = {XS[9]:g}"),
+    "not monotonic": (
+        np.r_[XS[:20], XS[20:][::-1]],
+        YS,
+        f"the axis is not monotonic: it turns back at x = {XS[38]:g}",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_check_spectra_refuses(case):
+    x, y, problem = REFUSED[case]
+    with pytest.raises(SpectrumError, match=problem) as info:
+        check_spectra(x, y, "request 7")
+    assert str(info.value).startswith("request 7: ") and isinstance(info.value, ValueError)
+    assert info.value.source == "request 7" and info.value.problem in str(info.value)
+
+
+def test_check_spectra_minimum_points_is_a_parameter():
+    assert check_spectra(XS[:10], YS[:, :10], "s", min_points=10)[1].shape == (2, 10)
+    with pytest.raises(SpectrumError, match="fewer than the minimum 41"):
+        check_spectra(XS, YS, "s", min_points=41)
+
+
+def test_a_file_error_is_a_spectrum_error(tmp_path):
+    with pytest.raises(SpectrumError):
+        read_spectra(tmp_path / "missing.txt")
+
+
+@pytest.mark.parametrize(
+    "text, number",
+    [("1.5", 1.5), (" -2 ", -2.0), ("1e3", 1000.0), ("abc", None), ("", None), ("1,5", None)],
+)
+def test_parse_number(text, number):
+    assert parse_number(text) == number

@@ -1,0 +1,66 @@
+"""What a user is told when something fails: one line, never a traceback.
+
+The project's own exceptions (defined under ``pipeline`` or ``flows``) carry messages written
+for users, naming the file, store or value at fault: they are shown as they are. Any other
+exception is shown as ``TypeName: first line of its message``, with absolute paths cut to
+their last part, so that a server never hands its own file layout to a client. This module
+imports nothing from the project.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+PROGRAM = "raman-baseline"
+OUR_PACKAGES = ("pipeline", "flows")
+
+# an absolute POSIX path not inside a URL or a longer word: "/srv/models/a.onnx"
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/:,;()\[\]]+/)*([^\s'\"/:,;()\[\]]+)")
+
+
+def is_ours(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of the project's own exception types."""
+    return type(exc).__module__.split(".")[0] in OUR_PACKAGES
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` for a user, on one line.
+
+    Parameters
+    ----------
+    exc
+        Any exception.
+
+    Returns
+    -------
+    str
+        Ours: the message, its lines joined. Others: ``TypeName: message``, the first line
+        only, absolute paths cut to their last part (``/srv/a/b.onnx`` -> ``b.onnx``); just
+        ``TypeName`` when the message is empty.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    name = type(exc).__name__
+    if is_ours(exc):
+        return " ".join(lines) or name
+    if not lines:
+        return name
+    return f"{name}: {_ABSOLUTE_PATH.sub(_last_part, lines[0])}"
+
+
+def _last_part(found: re.Match) -> str:
+    return found.group(1)
+
+
+def fail(command: str, exc: BaseException) -> int:
+    """Tell the user that ``command`` failed, on stderr, and return the exit status.
+
+    Prints ``raman-baseline <command>: <one line>`` (:func:`one_line`).
+
+    Returns
+    -------
+    int
+        130 for an interrupt (Ctrl-C), else 1.
+    """
+    print(f"{PROGRAM} {command}: {one_line(exc)}", file=sys.stderr)
+    return 130 if isinstance(exc, KeyboardInterrupt) else 1
