@@ -75,12 +75,7 @@ def load_network(spec: str, grid: int) -> OnnxBaseline:
     from pipeline import registry
 
     registry.connect()
-    try:
-        # mlflow is reached through registry, the one module that imports it
-        loaded = registry.mlflow.pyfunc.load_model(spec)
-    except Exception as exc:
-        raise registry.RegistryError(f"cannot load {spec}: {exc}") from exc
-    return loaded.unwrap_python_model().model
+    return registry.load_model(spec).unwrap_python_model().model
 
 
 def length_multiple(model: OnnxBaseline, default: int = 32) -> int:

@@ -2,18 +2,21 @@
 
 The only package of the project that imports mlflow. Model versions move between the aliases
 ``challenger`` and ``production`` (never the deprecated stages), and every move is recorded on
-the version it touches: when, why and by which command.
+the version it touches: when, why and by which command. The registry never guesses: a store
+that fails raises :class:`RegistryError` (one line naming the store and the problem), never
+an answer such as "no production version".
 
 =============  =================================================================
-``store``      the store's address, checks before use, the registry lock, lookups
+``store``      the store's address, checks before use, schema creation, the registry
+               lock, lookups that tell "missing" from "the store failed"
 ``tracking``   one pipeline execution logged as a run, with its provenance
 ``pyfunc``     the registered model (ONNX Runtime inside) and its signature
 ``gate``       the promotion gate and the fast variant's gate
-``aliases``    alias moves, promotion, rollback, registration
+``aliases``    alias moves (atomic with their log entries), promotion, rollback, registration
 =============  =================================================================
 """
 
-import mlflow  # noqa: F401  (benchmarks/speed.py reaches mlflow as registry.mlflow)
+import mlflow  # noqa: F401  (benchmarks/speed.py still reaches mlflow as registry.mlflow)
 
 from pipeline.registry.aliases import (
     move_alias,
@@ -26,12 +29,16 @@ from pipeline.registry.gate import (
     Decision,
     fast_gate,
     gate,
-    production_checkpoint,
-    reference_version,
+    reference_of,
     score_onnx,
     score_version,
 )
-from pipeline.registry.pyfunc import ResUNetBaseline, pip_requirements, signature_and_example
+from pipeline.registry.pyfunc import (
+    ResUNetBaseline,
+    load_model,
+    pip_requirements,
+    signature_and_example,
+)
 from pipeline.registry.store import (
     CHALLENGER,
     EXPERIMENT,
@@ -39,16 +46,21 @@ from pipeline.registry.store import (
     MODEL_NAME,
     PRODUCTION,
     RegistryError,
+    alias_version,
     artifact_root,
+    command_line,
     connect,
     experiment_id,
     find_version_by_tag,
+    is_missing,
+    model_version,
     production_version,
     registry_lock,
+    store_name,
     tracking_uri,
 )
 from pipeline.registry.tracking import (
-    command_line,
+    checkpoint_of,
     environment,
     file_digest,
     flatten,
@@ -67,7 +79,9 @@ __all__ = [
     "Decision",
     "RegistryError",
     "ResUNetBaseline",
+    "alias_version",
     "artifact_root",
+    "checkpoint_of",
     "command_line",
     "connect",
     "environment",
@@ -78,13 +92,15 @@ __all__ = [
     "flatten",
     "gate",
     "git_commit",
+    "is_missing",
+    "load_model",
     "log_pipeline_run",
+    "model_version",
     "move_alias",
     "pip_requirements",
-    "production_checkpoint",
     "production_version",
     "promote",
-    "reference_version",
+    "reference_of",
     "register_alias",
     "register_and_gate",
     "registry_lock",
@@ -92,5 +108,6 @@ __all__ = [
     "score_onnx",
     "score_version",
     "signature_and_example",
+    "store_name",
     "tracking_uri",
 ]

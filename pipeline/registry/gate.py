@@ -1,21 +1,34 @@
-"""The promotion gate: a challenger re-evaluated now against production and arPLS/asPLS."""
+"""The promotion gate: a challenger re-evaluated now against production and arPLS/asPLS.
+
+No number is read from logs: every model compared is scored again, on the same benchmark set,
+through the registered inference path. A store that cannot say which version is production
+stops the gate (:class:`~pipeline.registry.store.RegistryError`); it never reads as "no
+production version yet".
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 
 from pipeline.inference import OnnxBaseline
 from pipeline.metrics import baseline_errors
+from pipeline.registry.pyfunc import load_model
 from pipeline.registry.store import MODEL_NAME, RegistryError, production_version
 
 
 @dataclass
 class Decision:
-    """What the gate decided about a challenger, and why."""
+    """What the gate decided about a challenger, and why.
+
+    ``challenger`` and ``production`` hold mean ``{"rmse", "mae"}`` on the benchmark set, in
+    the normalised units of the simulated spectra; ``production`` is None when there was no
+    production version to compare with.
+    """
 
     version: str
     promoted: bool
@@ -26,23 +39,53 @@ class Decision:
     classical: dict[str, dict[str, float]]
 
 
-def score_version(version: str, x: np.ndarray, observed: np.ndarray, true: np.ndarray):
-    """Re-evaluate a registered version on a benchmark set: mean RMSE and MAE."""
-    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
-    baseline = model.unwrap_python_model().model.baselines(x, observed)
-    e = baseline_errors(baseline, true, observed)
+def _mean_errors(baseline: np.ndarray, benchmark: Mapping[str, np.ndarray]) -> dict[str, float]:
+    e = baseline_errors(baseline, benchmark["baseline"], benchmark["observed"])
     return {"rmse": float(e["rmse"].mean()), "mae": float(e["mae"].mean())}
+
+
+def score_version(version: str, x: np.ndarray, observed: np.ndarray, true: np.ndarray):
+    """Re-evaluate a registered version on a benchmark set: mean RMSE and MAE.
+
+    Parameters
+    ----------
+    version
+        The version of ``resunet1d``.
+    x
+        The axis (L,), increasing.
+    observed, true
+        Observed spectra and their true baselines, (N, L).
+
+    Raises
+    ------
+    RegistryError
+        No such version, or the store failed.
+    """
+    network = load_model(f"models:/{MODEL_NAME}/{version}").unwrap_python_model().model
+    return _mean_errors(network.baselines(x, observed), {"baseline": true, "observed": observed})
+
+
+def score_onnx(onnx_path: Path, grid: int, benchmark: dict[str, np.ndarray]) -> dict[str, float]:
+    """Mean RMSE and MAE of an ONNX file on a benchmark set, through the registered path."""
+    observed = benchmark["observed"]
+    x = np.arange(observed.shape[1], dtype=np.float64)
+    return _mean_errors(OnnxBaseline(onnx_path, grid=grid).baselines(x, observed), benchmark)
 
 
 def gate(client, version: str, benchmark: dict[str, np.ndarray], classical: dict) -> Decision:
     """Decide whether ``version`` may become production.
 
     It must beat the current production version and arPLS/asPLS on both RMSE and MAE of the
-    same benchmark set, all re-evaluated now (no number is read from logs).
+    same benchmark set (``observed`` and true ``baseline``, (N, L)), all re-evaluated now.
+
+    Raises
+    ------
+    RegistryError
+        The store cannot say which version is production, or cannot load a version.
     """
+    current = production_version(client)
     x = np.arange(benchmark["observed"].shape[1], dtype=np.float64)
     new = score_version(version, x, benchmark["observed"], benchmark["baseline"])
-    current = production_version(client)
     old = None
     if current is not None and current != version:
         old = score_version(current, x, benchmark["observed"], benchmark["baseline"])
@@ -64,66 +107,58 @@ def gate(client, version: str, benchmark: dict[str, np.ndarray], classical: dict
     return Decision(version, promoted, reason, new, old, current, classical)
 
 
-def reference_version(client, fallback: str | None = None) -> str:
-    """The production version; ``fallback`` (the version just registered) when there is none.
-
-    A workspace whose first model was refused by the gate has no production version yet;
-    fine-tuning and the fast variant then start from, and compare with, that model.
-    """
-    version = production_version(client) or fallback
-    if version is None:
-        raise RegistryError(f"{MODEL_NAME} has no production version: run the pipeline first")
-    return str(version)
-
-
-def production_checkpoint(client, dest: Path, fallback: str | None = None) -> tuple[str, str, Path]:
-    """:func:`reference_version`, its run and its checkpoint downloaded into ``dest``."""
-    version = reference_version(client, fallback)
-    run_id = client.get_model_version(MODEL_NAME, version).run_id
-    try:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="checkpoint", dst_path=str(dest)
-        )
-    except Exception as exc:
-        message = f"cannot download the checkpoint of {MODEL_NAME} v{version}: {exc}"
-        raise RegistryError(message) from exc
-    found = sorted(Path(path).glob("*.pt"))
-    if not found:
-        raise RegistryError(f"{MODEL_NAME} v{version}'s run {run_id} holds no checkpoint/*.pt")
-    return version, run_id, found[0]
-
-
-def score_onnx(onnx_path: Path, grid: int, benchmark: dict[str, np.ndarray]) -> dict[str, float]:
-    """Mean RMSE and MAE of an ONNX file on a benchmark set, through the registered path."""
-    observed = benchmark["observed"]
-    x = np.arange(observed.shape[1], dtype=np.float64)
-    baseline = OnnxBaseline(onnx_path, grid=grid).baselines(x, observed)
-    e = baseline_errors(baseline, benchmark["baseline"], observed)
-    return {"rmse": float(e["rmse"].mean()), "mae": float(e["mae"].mean())}
-
-
 def fast_gate(
     client,
     onnx_path: Path,
     grid: int,
     benchmark: dict[str, np.ndarray],
     max_ratio: float,
-    fallback: str | None = None,
+    reference: str,
 ) -> Decision:
-    """Whether a faster variant may be registered: RMSE within ``max_ratio`` of production's.
+    """Whether a faster variant may be registered: RMSE within ``max_ratio`` of ``reference``'s.
 
-    The reference is :func:`reference_version` (production, else ``fallback``).
-    Both are scored now, on the same benchmark set; no number is read from logs.
+    ``reference`` is the version the ``register`` stage recorded (:func:`reference_of`), a
+    declared input of the stage, never the live ``production`` alias. Both models are scored
+    now, on the same benchmark set.
+
+    Raises
+    ------
+    RegistryError
+        ``reference`` does not exist, or the store failed.
     """
-    current = reference_version(client, fallback)
     x = np.arange(benchmark["observed"].shape[1], dtype=np.float64)
-    reference = score_version(current, x, benchmark["observed"], benchmark["baseline"])
+    old = score_version(str(reference), x, benchmark["observed"], benchmark["baseline"])
     new = score_onnx(onnx_path, grid, benchmark)
-    ratio = new["rmse"] / reference["rmse"]
+    ratio = new["rmse"] / old["rmse"]
     ok = ratio <= max_ratio
     verdict = "within" if ok else "not within"
     reason = (
-        f"RMSE {new['rmse']:.5f} = {ratio:.3f} x production v{current}'s {reference['rmse']:.5f}, "
+        f"RMSE {new['rmse']:.5f} = {ratio:.3f} x reference v{reference}'s {old['rmse']:.5f}, "
         f"{verdict} the {max_ratio:g} x allowed"
     )
-    return Decision("", ok, reason, new, reference, current, {})
+    return Decision("", ok, reason, new, old, str(reference), {})
+
+
+def reference_of(record: Mapping[str, Any]) -> str:
+    """The version a registration record names: the fast variant's and fine-tuning's reference.
+
+    Production as the ``register`` stage left it: the registered version when the gate
+    promoted it (or it was registered already), else the production version it was compared
+    with, else (no production version yet) the registered version itself.
+
+    Parameters
+    ----------
+    record
+        The ``register`` stage's record (``reports/registration.json``).
+
+    Raises
+    ------
+    RegistryError
+        The record names no version.
+    """
+    version = record.get("version")
+    if version in (None, ""):
+        raise RegistryError("the registration record names no registered version")
+    if record.get("promoted") or record.get("already_registered"):
+        return str(version)
+    return str(record.get("production_version") or version)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import mlflow
 import mlflow.pyfunc
 import numpy as np
 
+from pipeline.errors import one_line
 from pipeline.inference import OnnxBaseline
+from pipeline.registry.store import RegistryError, store_name
 
 
 class ResUNetBaseline(mlflow.pyfunc.PythonModel):
@@ -36,6 +39,28 @@ def _unpack(model_input) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"intensity has {y.shape[-1]} points per spectrum, wavenumber {x.size}")
     order = np.argsort(x)
     return x[order], y[..., order]
+
+
+def load_model(uri: str):
+    """The pyfunc model at ``uri`` (``models:/resunet1d@production``, a run's model...).
+
+    Returns
+    -------
+    mlflow.pyfunc.PyFuncModel
+        ``.unwrap_python_model().model`` is its :class:`~pipeline.inference.OnnxBaseline`.
+
+    Raises
+    ------
+    RegistryError
+        It cannot be loaded (no such model, version or alias, or the store failed).
+    """
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except Exception as exc:
+        store = store_name(mlflow.get_registry_uri())
+        raise RegistryError(
+            f"cannot load {uri} from the MLflow store {store}: {one_line(exc)}"
+        ) from exc
 
 
 def signature_and_example(length: int = 512):

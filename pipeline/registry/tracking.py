@@ -1,18 +1,28 @@
-"""Run tracking: one pipeline execution logged as an MLflow run, with its provenance."""
+"""Run tracking: one pipeline execution logged as an MLflow run, with its provenance.
+
+A run holds the params, per-epoch metrics, test metrics, figures, data digests, the git commit,
+the environment, the checkpoint (under ``checkpoint/``, which fine-tuning downloads again with
+:func:`checkpoint_of`) and the pyfunc model with its ONNX file.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import mlflow
 
 from pipeline.registry.pyfunc import ResUNetBaseline, pip_requirements, signature_and_example
-from pipeline.registry.store import experiment_id
+from pipeline.registry.store import (
+    MODEL_NAME,
+    RegistryError,
+    experiment_id,
+    model_version,
+    store_errors,
+)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -56,17 +66,12 @@ def environment() -> dict[str, str]:
     with contextlib.suppress(Exception):
         import torch
 
-        from pipeline.train import native_bf16, pick_device
+        from pipeline.device import native_bf16, pick_device
 
         env["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
         env["torch_threads"] = str(torch.get_num_threads())
         env["native_bf16"] = str(native_bf16(pick_device()))
     return env
-
-
-def command_line() -> str:
-    """The command that is running, for the alias log."""
-    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 # ------------------------------------------------------------------------ registration
@@ -97,9 +102,24 @@ def log_pipeline_run(
     run_name: str,
     grid: int = 512,
 ) -> tuple[str, str]:
-    """Record one pipeline execution as an MLflow run; return (run id, model uri)."""
+    """Record one pipeline execution as an MLflow run; return (run id, model uri).
+
+    ``checkpoint`` is logged under ``checkpoint/`` (:func:`checkpoint_of` reads it back);
+    the model is the pyfunc :class:`~pipeline.registry.pyfunc.ResUNetBaseline` around
+    ``onnx_path`` for spectra of ``grid`` points, with the whole ``pipeline`` package as its
+    code.
+
+    Raises
+    ------
+    RegistryError
+        Logging failed (the store, or a file to log); the message names the store.
+    """
     signature, example = signature_and_example(grid)
-    with mlflow.start_run(experiment_id=experiment_id(client), run_name=run_name) as run:
+    experiment = experiment_id(client)
+    with (
+        store_errors(client, f"logging the run {run_name!r}"),
+        mlflow.start_run(experiment_id=experiment, run_name=run_name) as run,
+    ):
         mlflow.log_params(flatten(params))
         for row in history:
             epoch = int(row["epoch"])
@@ -130,3 +150,38 @@ def log_pipeline_run(
             },
         )
     return run.info.run_id, info.model_uri
+
+
+def checkpoint_of(client, version: str, dest: Path) -> tuple[str, Path]:
+    """The run of a registered version and its checkpoint, downloaded into ``dest``.
+
+    Parameters
+    ----------
+    version
+        The version of ``resunet1d``: the one a stage's declared input names (fine-tuning's
+        parent comes from ``reports/registration.json``), never read from a live alias here.
+    dest
+        A folder to download into.
+
+    Returns
+    -------
+    (str, pathlib.Path)
+        The run id and the ``.pt`` file the run logged under ``checkpoint/``.
+
+    Raises
+    ------
+    RegistryError
+        No such version, no checkpoint in its run, or the store failed.
+    """
+    run_id = model_version(client, version).run_id
+    with store_errors(client, f"downloading the checkpoint of {MODEL_NAME} v{version}"):
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id,
+            artifact_path="checkpoint",
+            dst_path=str(dest),
+            tracking_uri=client.tracking_uri,
+        )
+    found = sorted(Path(path).glob("*.pt"))
+    if not found:
+        raise RegistryError(f"{MODEL_NAME} v{version}'s run {run_id} holds no checkpoint/*.pt")
+    return run_id, found[0]
