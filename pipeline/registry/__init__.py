@@ -10,7 +10,7 @@ an answer such as "no production version".
 ``store``      the store's address, checks before use, schema creation, the registry
                lock, lookups that tell "missing" from "the store failed"
 ``tracking``   one pipeline execution logged as a run, with its provenance
-``pyfunc``     the registered model (ONNX Runtime inside) and its signature
+``pyfunc``     the registered model (ONNX Runtime inside), its signature, request checks
 ``gate``       the promotion gate and the fast variant's gate
 ``aliases``    alias moves (atomic with their log entries), promotion, rollback, registration
 =============  =================================================================
@@ -34,6 +34,8 @@ from pipeline.registry.gate import (
     score_version,
 )
 from pipeline.registry.pyfunc import (
+    MAX_REQUEST_VALUES,
+    RequestError,
     ResUNetBaseline,
     load_model,
     pip_requirements,
@@ -74,10 +76,12 @@ __all__ = [
     "CHALLENGER",
     "EXPERIMENT",
     "FAST",
+    "MAX_REQUEST_VALUES",
     "MODEL_NAME",
     "PRODUCTION",
     "Decision",
     "RegistryError",
+    "RequestError",
     "ResUNetBaseline",
     "alias_version",
     "artifact_root",
