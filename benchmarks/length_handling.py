@@ -12,7 +12,7 @@ as if the same spectrum were sampled more finely) and estimates their baselines 
 - ``resample``: onto a uniform grid of ``simulate.length`` points and back (OnnxBaseline);
 - ``native``: at L points, padded to a multiple of 32 (``edge`` or ``reflect``), then cropped.
 
-Errors are pipeline.metrics.baseline_errors (units of each spectrum's range), mean over the
+Errors are pipeline.metrics.mean_errors: per spectrum in units of its range, mean over the
 spectra. For reference, arPLS at the validated ``lam`` scaled by (L / simulate.length)^4 (what
 ``correct --method arpls`` does) and at the same ``lam`` unscaled. Prints a markdown table.
 """
@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.baselines import classical_baselines
 from pipeline.config import load_params
-from pipeline.correct import classical_baselines, load_network, network_baselines
-from pipeline.metrics import baseline_errors
+from pipeline.correct import load_network
+from pipeline.metrics import mean_errors
+from pipeline.normalise import network_baselines
 from pipeline.simulate import simulate
 
 LENGTHS = (300, 512, 777, 1015, 1500, 2048, 3000, 4000)
@@ -67,7 +69,9 @@ def main() -> None:
             row = {"L": length}
             for mode, pad in MODES:
                 start = time.perf_counter()
-                b = network_baselines(model, x, sim.observed, length_mode=mode, pad=pad)
+                b = network_baselines(
+                    model.run, model.grid, x, sim.observed, mode, model.length_multiple, pad
+                )
                 row[f"{mode}-{pad}", "ms"] = 1e3 * (time.perf_counter() - start) / args.n
                 row[f"{mode}-{pad}"] = _errors(b, sim)
             for name, fn in arpls.items():
@@ -87,10 +91,10 @@ def _at_length(sim, length: int, bands: str):
 
 
 def _export(checkpoint: Path, out: Path, grid: int) -> Path:
+    from pipeline.checkpoint import load_checkpoint
     from pipeline.export import export_onnx
-    from pipeline.train import load_checkpoint
 
-    export_onnx(load_checkpoint(checkpoint), out, length=grid)
+    export_onnx(load_checkpoint(checkpoint)[0], out, length=grid)
     return out
 
 
@@ -101,8 +105,8 @@ def _arpls_log10_lam(report: Path, params) -> float:
 
 
 def _errors(baseline: np.ndarray, sim) -> tuple[float, float]:
-    e = baseline_errors(baseline, sim.baseline, sim.observed)
-    return float(e["rmse"].mean()), float(e["mae"].mean())
+    e = mean_errors(baseline, sim.baseline, sim.observed)
+    return e["rmse"], e["mae"]
 
 
 def _print_table(rows, args, onnx_path, log10_lam, grid) -> None:

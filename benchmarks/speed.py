@@ -88,9 +88,15 @@ import numpy as np  # noqa: E402
 
 from pipeline import correct  # noqa: E402
 from pipeline.baselines import METHODS as CLASSICAL  # noqa: E402
-from pipeline.baselines import _one_thread, fit_block, fit_many  # noqa: E402
+from pipeline.baselines import (  # noqa: E402
+    _one_thread,
+    classical_baselines,
+    fit_block,
+    fit_many,
+    scaled_lam,
+)
 from pipeline.config import Params, load_params  # noqa: E402
-from pipeline.metrics import baseline_errors  # noqa: E402
+from pipeline.metrics import mean_errors as mean_baseline_errors  # noqa: E402
 from pipeline.simulate import SpectrumSet, simulate  # noqa: E402
 
 SEED = 777  # simulated benchmark spectra; the pipeline's sets use 20220 * 1000 + 0, 1, 2
@@ -344,8 +350,8 @@ def best_rate(
 
 def mean_errors(baseline: np.ndarray, spectra: SpectrumSet, n: int) -> tuple[float, float]:
     """Mean per-spectrum RMSE and MAE of the first ``n`` spectra's baselines."""
-    e = baseline_errors(baseline, spectra.baseline[:n], spectra.observed[:n])
-    return float(e["rmse"].mean()), float(e["mae"].mean())
+    e = mean_baseline_errors(baseline, spectra.baseline[:n], spectra.observed[:n])
+    return e["rmse"], e["mae"]
 
 
 @contextlib.contextmanager
@@ -391,9 +397,9 @@ def classical_estimators(
     for name in CLASSICAL:
         settings = getattr(params.classical, name)
         log10_lam, _ = correct.chosen_log10_lam(name, settings, report)
-        lam = correct.scaled_lam(10**log10_lam, len(x), params.simulate.length)
+        lam = scaled_lam(10**log10_lam, len(x), params.simulate.length)
         reference = params.simulate.length
-        one = correct.classical_baselines(name, log10_lam, settings, reference)
+        one = classical_baselines(name, log10_lam, settings, reference)
         fit = partial(fit_block, name, lam, settings.max_iter, settings.tol, x)
         out[name] = {
             b: serial(partial(one, x)) if b == 1 else pooled(pool, workers, fit) for b in BATCHES
@@ -463,7 +469,7 @@ def inference_rows(
             spectra = spectra_at(params, length, n, SEED + length)
             x = np.linspace(*AXIS, length)
             methods = {
-                label: dict.fromkeys(BATCHES, partial(correct.network_baselines, model, x))
+                label: dict.fromkeys(BATCHES, partial(model.baselines, x))
                 for label, model in networks.items()
             }
             methods.update(classical_estimators(params, report, x, pool, workers))
@@ -578,7 +584,7 @@ def classical_eval_rows(params: Params, n: int) -> list[Row]:
     for name in CLASSICAL:
         settings = getattr(params.classical, name)
         log10_lam, _ = correct.chosen_log10_lam(name, settings, report)
-        lam = correct.scaled_lam(10**log10_lam, 512, params.simulate.length)
+        lam = scaled_lam(10**log10_lam, 512, params.simulate.length)
         start = time.perf_counter()
         fitted = fit_many(name, [lam], settings, spectra.observed, n_jobs=params.classical.n_jobs)
         seconds = time.perf_counter() - start

@@ -32,18 +32,16 @@ sys.path.insert(0, str(ROOT))  # this checkout's pipeline, not an installed copy
 import torch  # noqa: E402
 
 from pipeline.config import Params, load_params  # noqa: E402
-from pipeline.model import build_model  # noqa: E402
-from pipeline.simulate import simulate  # noqa: E402
-from pipeline.train import (  # noqa: E402
+from pipeline.device import (  # noqa: E402
     native_bf16,
     pick_device,
     resolve_precision,
     step_autocast,
-    to_tensors,
-    train,
-    train_step,
     tuned_kernels,
 )
+from pipeline.model import build_model  # noqa: E402
+from pipeline.simulate import simulate  # noqa: E402
+from pipeline.train import to_tensors, train, train_step  # noqa: E402
 
 SEED = 777  # benchmark batches; the pipeline's sets use simulate.seed * 1000 + 0, 1, 2
 VARIANTS = ("plain", "project")
@@ -120,8 +118,9 @@ def step_rates(
 
 def full_training(params: Params) -> dict[str, float]:
     """Train the ``params.yaml`` network as the ``train`` stage does; time it and score it."""
-    from pipeline.inference import predict_baselines
-    from pipeline.metrics import baseline_errors
+    from pipeline.checkpoint import torch_run
+    from pipeline.metrics import mean_errors
+    from pipeline.normalise import predict_baselines
 
     s = params.simulate
     sets = {
@@ -141,19 +140,16 @@ def full_training(params: Params) -> dict[str, float]:
     model.load_state_dict(state)
     model.eval()
     test = sets["test"]
-    with torch.no_grad():
-        predicted = predict_baselines(
-            lambda z: model(torch.from_numpy(z)).numpy(), test.observed, 1024
-        )
-    errors = baseline_errors(predicted, test.baseline, test.observed)
+    predicted = predict_baselines(torch_run(model), test.observed, 1024)
+    errors = mean_errors(predicted, test.baseline, test.observed)
     best = min(history, key=lambda e: e.val_mae)
     return {
         "seconds": seconds,
         "epochs": len(history),
         "samples_per_s": len(sets["train"]) * len(history) / seconds,
         "best_epoch": best.epoch,
-        "test_rmse": float(errors["rmse"].mean()),
-        "test_mae": float(errors["mae"].mean()),
+        "test_rmse": errors["rmse"],
+        "test_mae": errors["mae"],
     }
 
 

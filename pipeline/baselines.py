@@ -1,8 +1,15 @@
-"""Classical baselines, arPLS and asPLS, from pybaselines (not re-implemented).
+"""Baseline methods: the one signature, and arPLS and asPLS from pybaselines (not re-implemented).
 
-Every baseline method in the project, classical or neural, has one signature:
+Every baseline method in the project, classical or neural, is a :data:`BaselineFn`:
 ``method(x, y) -> baseline``. For sets of spectra, :func:`fit_many` spreads the fits over all
-cores, one :class:`pybaselines.Baseline` object per worker and chunk.
+cores, one :class:`pybaselines.Baseline` object per worker and chunk. pybaselines is imported
+only when a fit runs, so importing this module is light.
+
+``lam`` is chosen on the validation set at ``simulate.length`` points; a Whittaker smoother
+with a second-order difference penalty smooths over about ``lam ** (1/4)`` points, so for a
+spectrum of ``L`` points :func:`classical_baselines` scales ``lam`` by
+``(L / simulate.length) ** 4`` (:func:`scaled_lam`): the same smoothness relative to the
+spectrum's window.
 
 References
 ----------
@@ -22,30 +29,87 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
 import numpy as np
-from pybaselines import Baseline
 
 from pipeline.config import ClassicalMethodParams
 
 METHODS = ("arpls", "aspls")
-BaselineMethod = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+BaselineFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""A baseline method, classical or neural: ``method(x, y) -> baseline``.
+
+``x`` is the increasing axis (L,), float64 (Raman shift, or pixel index); ``y`` the spectra
+(N, L) in any intensity units. The answer is the baselines (N, L) in ``y``'s units, float64;
+``y`` is not modified. The classical methods of :func:`classical` also take one spectrum (L,)
+and answer (L,).
+"""
 
 
-def classical(name: str, lam: float, settings: ClassicalMethodParams) -> BaselineMethod:
-    """The ``method(x, y) -> baseline`` function of arPLS or asPLS at a given ``lam``."""
+def classical(name: str, lam: float, settings: ClassicalMethodParams) -> BaselineFn:
+    """ArPLS or asPLS at a given ``lam`` as a :data:`BaselineFn`; the answer has ``y``'s shape.
+
+    Raises
+    ------
+    ValueError
+        For a ``name`` not in :data:`METHODS`.
+    """
     if name not in METHODS:
         raise ValueError(f"unknown classical method {name!r}; expected one of {METHODS}")
 
     def method(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return fit_block(name, lam, settings.max_iter, settings.tol, x, np.atleast_2d(y))[0]
+        fitted = fit_block(name, lam, settings.max_iter, settings.tol, x, np.atleast_2d(y))
+        return fitted.reshape(np.shape(y))
 
     method.__name__ = name
     return method
 
 
+def scaled_lam(lam: float, length: int, reference_length: int) -> float:
+    """``lam`` chosen at ``reference_length`` points, for a spectrum of ``length`` points.
+
+    A second-order Whittaker penalty smooths over about ``lam ** (1/4)`` points: keeping the
+    same smoothness relative to the window scales ``lam`` by ``(length / reference) ** 4``.
+    """
+    return lam * (length / reference_length) ** 4
+
+
+def classical_baselines(
+    name: str, log10_lam: float, settings: ClassicalMethodParams, reference_length: int
+) -> BaselineFn:
+    """The classical method ``name`` at ``10 ** log10_lam``, scaled to each spectrum's length.
+
+    ``log10_lam`` was chosen on spectra of ``reference_length`` points (:func:`scaled_lam`).
+    The answer is (N, L) for spectra (N, L) or one spectrum (L,).
+    """
+
+    def estimate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        y = np.atleast_2d(y)
+        lam = scaled_lam(10**log10_lam, y.shape[1], reference_length)
+        return classical(name, lam, settings)(x, y)
+
+    return estimate
+
+
+def refined(network: BaselineFn, classical: BaselineFn) -> BaselineFn:
+    """The network's baseline plus the classical method's baseline of what the network left.
+
+    The classical fit of the residual ``y - network`` catches a smooth error of the network
+    (an offset, a tilt) with the classical method's asymmetric weighting, while the shape
+    under the bands stays the network's.
+    """
+
+    def estimate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        first = network(x, y)
+        return first + classical(x, y - first)
+
+    return estimate
+
+
 def fit_block(
     name: str, lam: float, max_iter: int, tol: float, x: np.ndarray, y: np.ndarray
 ) -> np.ndarray:
-    """Fit every spectrum (row) of ``y`` on the axis ``x``, reusing one ``Baseline`` object."""
+    """Fit every spectrum (row) of ``y`` (N, L) on the axis ``x``, reusing one ``Baseline``."""
+    from pybaselines import Baseline  # imported when a fit runs: importing this module is light
+
     fitter = Baseline(x, check_finite=False)
     fit = getattr(fitter, name)
     out = np.empty(y.shape, dtype=np.float64)

@@ -105,8 +105,9 @@ def cmd_classical(p: Params, args: argparse.Namespace) -> None:
 
 def cmd_train(p: Params, args: argparse.Namespace) -> None:
     """Train ResUNet-1D (or, with --student, the fast variant); write checkpoint and history."""
+    from pipeline.checkpoint import save_checkpoint
     from pipeline.simulate import SpectrumSet
-    from pipeline.train import save_checkpoint, to_tensors, train
+    from pipeline.train import to_tensors, train
 
     model_params, train_params = p.model, p.train
     if args.student:
@@ -141,21 +142,18 @@ def write_history(path: Path, history: list) -> None:
 
 def cmd_evaluate(p: Params, args: argparse.Namespace) -> None:
     """Score ResUNet-1D, arPLS and asPLS on the test set; write metrics and figures."""
-    import torch
-
+    from pipeline.checkpoint import load_checkpoint, torch_run
     from pipeline.evaluate import plot_bars, plot_examples, score
-    from pipeline.inference import predict_baselines
+    from pipeline.normalise import predict_baselines
     from pipeline.simulate import SpectrumSet
-    from pipeline.train import load_checkpoint
 
     test = SpectrumSet.load(args.data / "test.npz")
     with np.load(args.classical) as f:
         predictions = {k: f[k] for k in f.files}
-    model = load_checkpoint(args.model)
-    with torch.no_grad():
-        predictions["resunet"] = predict_baselines(
-            lambda z: model(torch.from_numpy(z)).numpy(), test.observed, p.evaluate.batch_size
-        )
+    model, _ = load_checkpoint(args.model)
+    predictions["resunet"] = predict_baselines(
+        torch_run(model), test.observed, p.evaluate.batch_size
+    )
     report = score(test, predictions, p.evaluate.noise_bins)
     report["classical_lam"] = {
         m: v["log10_lam"] for m, v in json.loads(args.classical_report.read_text()).items()
@@ -170,10 +168,10 @@ def cmd_evaluate(p: Params, args: argparse.Namespace) -> None:
 
 def cmd_export(p: Params, args: argparse.Namespace) -> None:
     """Export the best checkpoint to ONNX; fail when ONNX Runtime disagrees with PyTorch."""
+    from pipeline.checkpoint import load_checkpoint
     from pipeline.export import export_onnx, parity
-    from pipeline.train import load_checkpoint
 
-    model = load_checkpoint(args.model)
+    model, _ = load_checkpoint(args.model)
     opset = export_onnx(model, args.out, length=p.simulate.length)
     error = parity(model, args.out)
     report = {
@@ -300,18 +298,19 @@ def cmd_correct(p: Params, args: argparse.Namespace) -> None:
     from functools import partial
 
     from pipeline import correct
+    from pipeline.baselines import classical_baselines
 
     if args.method == "resunet":
         try:
             model = correct.load_network(args.model, grid=p.simulate.length)
         except correct.ModelLoadError as exc:
             raise SystemExit(f"raman-baseline correct: {exc}") from exc
-        estimate = partial(correct.network_baselines, model, length_mode=args.length_mode)
+        estimate = partial(model.baselines, length_mode=args.length_mode)
         how = f"ResUNet-1D from {args.model}, length mode {args.length_mode}"
     else:
         settings = getattr(p.classical, args.method)
         log10_lam, source = correct.chosen_log10_lam(args.method, settings, args.classical_report)
-        estimate = correct.classical_baselines(args.method, log10_lam, settings, p.simulate.length)
+        estimate = classical_baselines(args.method, log10_lam, settings, p.simulate.length)
         how = (
             f"{args.method}, log10(lam) = {log10_lam:g} at {p.simulate.length} points ({source}),"
             f" scaled by (points / {p.simulate.length})^4"
@@ -409,22 +408,19 @@ def cmd_finetune(p: Params, args: argparse.Namespace) -> None:
     """Fine-tune the production network on data/real with simulated replay; report before/after."""
     import tempfile
 
-    import torch
-
     from pipeline import finetune as ft
     from pipeline import realdata, registry
-    from pipeline.config import ModelParams
+    from pipeline.baselines import refined
+    from pipeline.checkpoint import load_checkpoint, save_checkpoint
     from pipeline.simulate import SpectrumSet
-    from pipeline.train import load_checkpoint, save_checkpoint, to_tensors, train
+    from pipeline.train import to_tensors, train
 
     f = p.finetune
     client = registry.connect()
     with tempfile.TemporaryDirectory() as tmp:
         parent = registered_version(args.registration)
         parent_run, path = registry.checkpoint_of(client, parent, Path(tmp))
-        parent_model = load_checkpoint(path)
-        mp = torch.load(path, map_location="cpu", weights_only=True)["model_params"]
-    model_params = ModelParams(**{**mp, "channels": tuple(mp["channels"])})
+        parent_model, model_params = load_checkpoint(path)
     grid = p.simulate.length
 
     records, problems = realdata.load(args.real)
@@ -443,7 +439,7 @@ def cmd_finetune(p: Params, args: argparse.Namespace) -> None:
     classical = ft.classical_methods(p.classical, lams, grid)
     estimate = classical[best]
     if f.targets == "refined":
-        estimate = ft.refined(ft.network_method(parent_model, grid), classical[best])
+        estimate = refined(ft.network_method(parent_model, grid), classical[best])
     targets = ft.classical_targets(train_records, estimate)
 
     sim = {s: SpectrumSet.load(args.data / f"{s}.npz") for s in ("train", "val", "test")}
@@ -481,7 +477,7 @@ def cmd_finetune(p: Params, args: argparse.Namespace) -> None:
     )
     save_checkpoint(args.out, state, model_params)
     write_history(args.history, history)
-    tuned = load_checkpoint(args.out)
+    tuned, _ = load_checkpoint(args.out)
 
     before = ft.simulated_errors(parent_model, sim["test"].observed, sim["test"].baseline)
     after = ft.simulated_errors(tuned, sim["test"].observed, sim["test"].baseline)
@@ -697,7 +693,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reason", default="rollback")
     s.set_defaults(func=cmd_rollback)
 
-    from pipeline.correct import DEFAULT_MODEL, LENGTH_MODES, METHODS
+    from pipeline.correct import DEFAULT_MODEL, METHODS
+    from pipeline.normalise import LENGTH_MODES
 
     s = sub.add_parser("correct", help=cmd_correct.__doc__)
     s.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="spectra files")

@@ -9,19 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from pipeline import plots
+from pipeline.config import BASELINE_FAMILIES
+from pipeline.metrics import baseline_errors, summarise
+from pipeline.simulate import SpectrumSet
 
-from pipeline.config import BASELINE_FAMILIES  # noqa: E402
-from pipeline.files import atomic_path  # noqa: E402
-from pipeline.metrics import baseline_errors, summarise  # noqa: E402
-from pipeline.simulate import SpectrumSet  # noqa: E402
-
-LABELS = {"resunet": "ResUNet-1D", "arpls": "arPLS", "aspls": "asPLS"}
-COLOURS = {"resunet": "tab:red", "arpls": "tab:blue", "aspls": "tab:green"}
+METHODS = ("resunet", "arpls", "aspls")
 
 
 def score(
@@ -71,12 +66,13 @@ def plot_examples(
     """``fig_qual_<k>.png``: observed spectrum, true baseline and each method's baseline."""
     paths = []
     for k, i in enumerate(indices, start=1):
-        fig, ax = plt.subplots(figsize=(9, 4.5))
+        ax = plots.figure((9, 4.5)).subplots()
         ax.plot(test.observed[i], color="0.55", lw=0.8, label="observed")
         ax.plot(test.baseline[i], color="k", lw=2, label="true baseline")
         for m in ("arpls", "aspls", "resunet"):
             if m in predictions:
-                ax.plot(predictions[m][i], color=COLOURS[m], lw=1.4, ls="--", label=LABELS[m])
+                label, colour, _ = plots.method_style(m)
+                ax.plot(predictions[m][i], color=colour, lw=1.4, ls="--", label=label)
         family = BASELINE_FAMILIES[test.family[i]]
         ax.set(
             title=f"Test spectrum {i}: {family} background, read noise {test.read_noise[i]:.3f}",
@@ -84,24 +80,24 @@ def plot_examples(
             ylabel="intensity",
         )
         ax.legend(frameon=False, ncol=3)
-        paths.append(_save(fig, out_dir / f"fig_qual_{k}.png"))
+        paths.append(plots.save(ax.figure, out_dir / f"fig_qual_{k}.png", dpi=120))
     return paths
 
 
 def plot_bars(report: dict, out_dir: Path) -> list[Path]:
     """``fig_rmse.png`` and ``fig_mae.png``: mean error per method, with its std."""
-    methods = [m for m in ("resunet", "arpls", "aspls") if m in report]
+    methods = [m for m in METHODS if m in report]
     paths = []
     for k in ("rmse", "mae"):
-        fig, ax = plt.subplots(figsize=(5, 4))
+        ax = plots.figure((5, 4)).subplots()
         means = [report[m][k]["mean"] for m in methods]
         stds = [report[m][k]["std"] for m in methods]
         ax.bar(
-            [LABELS[m] for m in methods],
+            [plots.method_style(m)[0] for m in methods],
             means,
             yerr=stds,
             capsize=4,
-            color=[COLOURS[m] for m in methods],
+            color=[plots.method_style(m)[1] for m in methods],
         )
         for x, v in enumerate(means):
             ax.annotate(
@@ -117,13 +113,5 @@ def plot_bars(report: dict, out_dir: Path) -> list[Path]:
             ylabel=f"{k.upper()} (fraction of spectrum range)",
             title=f"Baseline {k.upper()} on {n} test spectra",
         )
-        paths.append(_save(fig, out_dir / f"fig_{k}.png"))
+        paths.append(plots.save(ax.figure, out_dir / f"fig_{k}.png", dpi=120))
     return paths
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    return path

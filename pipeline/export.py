@@ -2,6 +2,7 @@
 
 The exported graph has a dynamic batch axis and a dynamic length axis (any multiple of the
 network's ``length_multiple``, 32 by default), so ``correct`` can run spectra of any length.
+The parity check runs the file under ONNX Runtime through :func:`pipeline.inference.onnx_session`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 
 from pipeline.files import atomic_path
+from pipeline.inference import onnx_session
 
 OPSET = 18
 INPUT, OUTPUT = "spectrum", "baseline"
@@ -44,13 +45,6 @@ def export_onnx(model: torch.nn.Module, path: Path, length: int = 512) -> int:
     return onnx.load(str(path)).opset_import[0].version
 
 
-def session(path: Path, threads: int = 0) -> ort.InferenceSession:
-    """An ONNX Runtime session on the CPU execution provider."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def parity(
     model: torch.nn.Module,
     onnx_path: Path,
@@ -63,7 +57,7 @@ def parity(
     each ``(batch, length)`` in ``shapes``.
     """
     rng = np.random.default_rng(seed)
-    sess = session(onnx_path)
+    sess = onnx_session(onnx_path)
     worst = 0.0
     model = model.eval()
     for batch, length in shapes:

@@ -16,7 +16,8 @@ it is. Raw spectra alone have no ground truth; ``finetune.targets`` picks how on
     its validated ``lam`` scaled to the spectrum's length), drawn on the whole real spectrum.
 ``refined``
     The parent network's own baseline, plus that classical method's baseline of the residual
-    the network leaves (:func:`refined`): the network's shape, the classical method's level.
+    the network leaves (:func:`pipeline.baselines.refined`): the network's shape, the
+    classical method's level.
 ``transplant``
     The real spectrum's bands and noise (raw minus the classical baseline) laid on a simulated
     background whose baseline is known exactly.
@@ -30,22 +31,22 @@ of distinct inputs, at every position of the edges and bands.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from pipeline import plots
+from pipeline.baselines import BaselineFn, classical_baselines
+from pipeline.checkpoint import torch_run
 from pipeline.config import ClassicalParams, FinetuneParams, SimulateParams
-from pipeline.correct import classical_baselines
-from pipeline.inference import baselines_on_grid, predict_baselines, resample
-from pipeline.metrics import baseline_errors
+from pipeline.metrics import mean_errors
+from pipeline.normalise import network_baselines, predict_baselines, resample
 from pipeline.quality import quality, summarise
 from pipeline.realdata import RealSpectrum
-
-BaselineFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # x (L,), y (N, L) -> (N, L)
-
 
 # ------------------------------------------------------------------------------ targets
 
@@ -63,21 +64,6 @@ def classical_targets(records: Sequence[RealSpectrum], estimate: BaselineFn) -> 
     return [
         r.baseline if r.baseline is not None else estimate(r.x, r.y[None, :])[0] for r in records
     ]
-
-
-def refined(network: BaselineFn, classical: BaselineFn) -> BaselineFn:
-    """The network's baseline plus the classical method's baseline of what the network left.
-
-    The classical fit of the residual ``y - network`` catches a smooth error of the network
-    (an offset, a tilt) with the classical method's asymmetric weighting, while the shape
-    under the bands stays the network's.
-    """
-
-    def estimate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        first = network(x, y)
-        return first + classical(x, y - first)
-
-    return estimate
 
 
 def windows(
@@ -135,8 +121,6 @@ def transplant(
 
 
 def _at_length(sim: SimulateParams, length: int) -> SimulateParams:
-    import dataclasses
-
     return dataclasses.replace(sim, length=length)
 
 
@@ -181,27 +165,21 @@ def training_set(
 # ------------------------------------------------------------------------- evaluation
 
 
-def torch_run(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
-    """A PyTorch network as a ``(B, 1, L)`` float32 normalised-units function (fp32, CPU)."""
-    model = model.eval()
-
-    @torch.no_grad()
-    def run(z: np.ndarray) -> np.ndarray:
-        return model(torch.from_numpy(np.ascontiguousarray(z, np.float32))).numpy()
-
-    return run
-
-
 def network_method(model: torch.nn.Module, grid: int) -> BaselineFn:
-    """A network as a ``method(x, y)``, through the same resampling ``correct`` uses."""
+    """A PyTorch network as a :data:`~pipeline.baselines.BaselineFn`, on ``correct``'s path.
+
+    Spectra are resampled onto ``grid`` points and back
+    (:func:`pipeline.normalise.network_baselines`), as the exported network is served.
+    """
     run = torch_run(model)
-    return lambda x, y: baselines_on_grid(run, grid, x, y)
+    return lambda x, y: network_baselines(run, grid, x, y)
 
 
-def simulated_errors(model: torch.nn.Module, observed: np.ndarray, true: np.ndarray) -> dict:
+def simulated_errors(
+    model: torch.nn.Module, observed: np.ndarray, true: np.ndarray
+) -> dict[str, float]:
     """Mean RMSE and MAE of a network on simulated spectra (normalised units)."""
-    e = baseline_errors(predict_baselines(torch_run(model), observed), true, observed)
-    return {"rmse": float(e["rmse"].mean()), "mae": float(e["mae"].mean())}
+    return mean_errors(predict_baselines(torch_run(model), observed), true, observed)
 
 
 def real_baselines(
@@ -241,61 +219,25 @@ def classical_methods(
 # ---------------------------------------------------------------------------- figures
 
 
-METHOD_STYLE = {
-    "resunet_before": ("ResUNet before", "tab:red", "--"),
-    "resunet_after": ("ResUNet after", "tab:red", "-"),
-    "arpls": ("arPLS", "tab:blue", "-"),
-    "aspls": ("asPLS", "tab:green", "-"),
-}
-
-
 def plot_real(
     path: Path, record: RealSpectrum, baselines: dict[str, np.ndarray], title: str
 ) -> Path:
     """One real spectrum with every method's baseline (top) and corrected spectra (bottom)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from pipeline.files import atomic_path
-
-    fig = Figure(figsize=(9, 6), layout="constrained")
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    top.plot(record.x, record.y, color="0.5", lw=0.8, label="raw")
-    for name, b in baselines.items():
-        label, colour, style = METHOD_STYLE.get(name, (name, None, "-"))
-        top.plot(record.x, b, color=colour, ls=style, lw=1.3, label=label)
-        bottom.plot(record.x, record.y - b, color=colour, ls=style, lw=0.8, label=label)
-    bottom.axhline(0, color="black", lw=0.5)
-    top.set_title(title, fontsize=9)
-    top.legend(loc="upper right", frameon=False, fontsize=8)
-    bottom.set_ylabel("corrected")
-    top.set_ylabel("intensity")
-    axis = "Raman shift (cm$^{-1}$)" if record.calibrated else "pixel (uncalibrated axis)"
-    bottom.set_xlabel(axis)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    return path
+    return plots.correction(
+        path, record.x, record.y, baselines, title, record.calibrated, figsize=(9, 6), dpi=90
+    )
 
 
 def plot_quality(path: Path, table: dict[str, dict[str, float]]) -> Path:
     """Bars of each truth-free measure per method."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from pipeline.files import atomic_path
-
     measures = list(next(iter(table.values())))
-    fig = Figure(figsize=(3.2 * len(measures), 3.4), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = plots.figure((3.2 * len(measures), 3.4))
     axes = np.atleast_1d(fig.subplots(1, len(measures)))
     names = list(table)
     for ax, measure in zip(axes, measures, strict=True):
-        colours = [METHOD_STYLE.get(n, (n, "0.5", "-"))[1] for n in names]
+        colours = [plots.method_style(n)[1] or "0.5" for n in names]
         ax.bar(range(len(names)), [table[n][measure] for n in names], color=colours)
-        ax.set_xticks(range(len(names)), [METHOD_STYLE.get(n, (n,))[0] for n in names])
+        ax.set_xticks(range(len(names)), [plots.method_style(n)[0] for n in names])
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
         ax.set_title(measure, fontsize=9)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    return path
+    return plots.save(fig, path, dpi=90)

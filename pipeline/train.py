@@ -1,20 +1,19 @@
 """Training of ResUNet-1D on simulated spectra.
 
-Adam on an RMSE loss of the normalised baseline, validation MAE after every epoch, the best
-epoch's weights kept, step learning-rate decay. CUDA when present, else CPU; bf16 autocast
-where the device has bf16 arithmetic (``train.precision: auto``). A resume checkpoint is
-written after every epoch, so an interrupted run continues where it stopped; every checkpoint
-is loaded weights-only.
+Adam on an RMSE loss of the normalised baseline (:mod:`pipeline.normalise`), validation MAE
+after every epoch, the best epoch's weights kept, step learning-rate decay. CUDA when present,
+else CPU; bf16 autocast where the device has bf16 arithmetic (``train.precision: auto``;
+:mod:`pipeline.device`). A resume checkpoint is written after every epoch, so an interrupted
+run continues where it stopped; every checkpoint is loaded weights-only. The best weights are
+saved by :func:`pipeline.checkpoint.save_checkpoint`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +22,11 @@ import torch
 from tqdm import tqdm
 
 from pipeline.config import ModelParams, TrainParams, to_dict
-from pipeline.inference import normalise
+from pipeline.device import native_bf16 as native_bf16  # registry.environment() reads it here
+from pipeline.device import pick_device, resolve_precision, step_autocast, tuned_kernels
+from pipeline.files import atomic_path
 from pipeline.model import build_model
+from pipeline.normalise import normalise
 
 
 @dataclass
@@ -37,11 +39,6 @@ class Epoch:
     val_rmse: float
     lr: float
     seconds: float
-
-
-def pick_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def to_tensors(observed: np.ndarray, baseline: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,51 +133,6 @@ def train(
     return best["state"], history
 
 
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` does bf16 arithmetic in hardware.
-
-    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: AVX512-BF16 or AMX. Without either (an
-    AVX2-only CPU), PyTorch emulates bf16 convolutions: a training step ran 12x slower than in
-    fp32 on an AVX2 AMD EPYC (benchmarks/README.md).
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, so guarded
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def resolve_precision(device: torch.device, precision: str) -> str:
-    """``train.precision`` on ``device``.
-
-    ``auto`` is bf16 on a CPU with bf16 arithmetic (:func:`native_bf16`) and fp32 elsewhere,
-    CUDA included: on an H200, fp32 (TF32 convolutions) with autotuned cuDNN kernels trained
-    this network faster than bf16 autocast, and as accurately (benchmarks/README.md).
-    """
-    if precision == "auto":
-        return "bf16" if device.type == "cpu" and native_bf16(device) else "fp32"
-    return precision
-
-
-@contextlib.contextmanager
-def tuned_kernels(device: torch.device) -> Iterator[None]:
-    """Autotuned cuDNN kernels on CUDA while training (batch shapes repeat); nothing on CPU.
-
-    On an H200 it made a step of the default network 2.4x faster at batch 128.
-    """
-    before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = before or device.type == "cuda"
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = before
-
-
-def step_autocast(device: torch.device, precision: str) -> torch.autocast:
-    """The autocast context of a training step: bf16 when ``precision`` resolves to ``bf16``."""
-    enabled = resolve_precision(device, precision) == "bf16"
-    return torch.autocast(device.type, torch.bfloat16, enabled=enabled)
-
-
 def train_step(
     model: torch.nn.Module,
     optimiser: torch.optim.Optimizer,
@@ -221,23 +173,6 @@ def evaluate_model(
     return abs_sum / n, math.sqrt(sq_sum / n)
 
 
-def save_checkpoint(path: Path, state: dict[str, torch.Tensor], model_params: ModelParams) -> None:
-    """Weights plus the model params needed to rebuild the network (all weights-only safe)."""
-    from pipeline.files import atomic_path
-
-    with atomic_path(path) as tmp:
-        torch.save({"model": state, "model_params": to_dict(model_params)}, tmp)
-
-
-def load_checkpoint(path: Path) -> torch.nn.Module:
-    """Rebuild the network from a checkpoint written by :func:`save_checkpoint`."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    mp = ckpt["model_params"]
-    model = build_model(mp["arch"], tuple(mp["channels"]), mp["enc_kernel"], mp["dec_kernel"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval()
-
-
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
@@ -258,8 +193,6 @@ def _load_resume(path: Path | None, tag: str) -> dict | None:
 
 
 def _save_resume(path, tag, model, optimiser, schedule, shuffle, history, best) -> None:
-    from pipeline.files import atomic_path
-
     state = {
         "tag": tag,
         "model": _cpu_state(model),

@@ -113,7 +113,7 @@ def test_ratios_and_verdicts():
 
 def test_train_speed_times_both_steps_and_a_whole_training_run(tiny):
     from benchmarks import train_speed
-    from pipeline.train import pick_device, resolve_precision
+    from pipeline.device import pick_device, resolve_precision
 
     rows = train_speed.step_rates(tiny, batch=16, length=128, warmup=1, steps=2, repeats=1)
     precision = resolve_precision(pick_device(), "auto")

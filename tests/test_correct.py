@@ -12,6 +12,7 @@ from pipeline import correct
 from pipeline.cli import main
 from pipeline.export import export_onnx
 from pipeline.model import ResUNet1D
+from pipeline.normalise import LENGTH_MODES
 from pipeline.spectra_io import read_spectra
 
 from .conftest import ROOT
@@ -121,7 +122,7 @@ def test_a_png_per_spectrum_of_a_real_map(tmp_path, onnx_model):
 # ---------------------------------------------------------------------------- batches
 
 
-@pytest.mark.parametrize("mode", correct.LENGTH_MODES)
+@pytest.mark.parametrize("mode", LENGTH_MODES)
 def test_npz_batch(tmp_path, onnx_model, mode):
     x, y0 = spectrum(300)
     y = np.stack([y0, 2 * y0 + 40, y0[::-1]])
@@ -241,48 +242,6 @@ def test_classical_default_lam_without_a_report(tmp_path, params, capsys):
     )
 
 
-def test_scaled_lam():
-    assert correct.scaled_lam(1e3, 1024, 512) == pytest.approx(16e3)
-    assert correct.scaled_lam(5.0, 512, 512) == 5.0
-
-
-# -------------------------------------------------------------- the network, any length
-
-
-def test_baselines_are_in_the_users_units(network):
-    x, y = spectrum(777)
-    for mode in correct.LENGTH_MODES:
-        b = correct.network_baselines(network, x, y, length_mode=mode)
-        scaled = correct.network_baselines(network, x, 250 * y - 3e4, length_mode=mode)
-        assert np.allclose(scaled, 250 * b - 3e4, rtol=0, atol=1e-5 * 250 * np.ptp(y))
-
-
-def test_native_and_resample_agree_on_the_training_grid(network):
-    x = np.linspace(100.0, 1900.0, 512)
-    y = np.stack([spectrum(512, seed=s)[1] for s in range(3)])
-    native = correct.network_baselines(network, x, y, length_mode="native")
-    assert np.array_equal(native, correct.network_baselines(network, x, y, length_mode="resample"))
-
-
-def test_native_mode_pads_to_the_multiple_and_crops(network):
-    assert correct.length_multiple(network) == 32
-    seen = []
-
-    def spy(z):
-        seen.append(z.shape)
-        return network.run(z)
-
-    for length, pad in ((300, "edge"), (1015, "reflect"), (320, "edge")):
-        z = np.random.default_rng(length).random((2, 1, length)).astype(np.float32)
-        out = correct.padded(spy, 32, pad)(z)
-        assert out.shape == z.shape and seen[-1][-1] % 32 == 0 and seen[-1][-1] - length < 32
-        left = (seen[-1][-1] - length) // 2
-        padded_input = np.pad(z, ((0, 0), (0, 0), (left, seen[-1][-1] - length - left)), mode=pad)
-        assert np.array_equal(out, network.run(padded_input)[..., left : left + length])
-    with pytest.raises(ValueError, match="unknown length mode"):
-        correct.network_baselines(network, *spectrum(100), length_mode="stretch")
-
-
 # ------------------------------------------------------------------------------ models
 
 
@@ -330,4 +289,4 @@ def test_production_model_from_a_real_store(tmp_path, monkeypatch, onnx_model, n
     status, _ = run_correct(path, "-o", tmp_path / "out", "--no-plots")
     assert status == 0
     table = read_csv(tmp_path / "out" / "s.csv")
-    assert np.allclose(table[:, 2], correct.network_baselines(network, x, y), rtol=1e-8)
+    assert np.allclose(table[:, 2], network.baselines(x, y)[0], rtol=1e-8)

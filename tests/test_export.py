@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.checkpoint import save_checkpoint
 from pipeline.cli import main
 from pipeline.export import export_onnx, parity
-from pipeline.inference import OnnxBaseline, predict_baselines, resample
+from pipeline.inference import OnnxBaseline
 from pipeline.model import ResUNet1D
-from pipeline.train import save_checkpoint
 
 from .conftest import ROOT
 
@@ -36,25 +36,6 @@ def test_export_has_dynamic_batch_and_length(exported):
 def test_parity_check_is_within_tolerance(exported):
     model, path, _ = exported
     assert parity(model, path) <= 1e-4
-
-
-def test_onnx_path_equals_pytorch_path_in_user_units(exported):
-    model, path, _ = exported
-    y = np.random.default_rng(0).random((3, 128)) * 500 + 20
-    with torch.no_grad():
-        ref = predict_baselines(lambda z: model(torch.from_numpy(z)).numpy(), y)
-    got = OnnxBaseline(path, grid=128).baselines(np.arange(128.0), y)
-    assert np.abs(got - ref).max() <= 1e-4 * np.ptp(y)
-
-
-def test_resampled_path_on_a_nonuniform_axis(exported):
-    _, path, _ = exported
-    x = np.sort(np.random.default_rng(1).uniform(100, 3000, 300))
-    y = 1000 + 0.1 * x + 50 * np.exp(-(((x - 1500) / 10) ** 2))
-    baseline = OnnxBaseline(path, grid=128).baselines(x, y[None, :])
-    assert baseline.shape == (1, 300) and np.isfinite(baseline).all()
-    grid = np.linspace(x[0], x[-1], 50)
-    assert np.allclose(resample(x, x[None, :], grid), grid)  # linear data is kept exactly
 
 
 def test_export_stage_fails_and_writes_nothing_when_parity_breaks(tmp_path, tiny):

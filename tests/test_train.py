@@ -2,18 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import train as train_module
 from pipeline.simulate import simulate
-from pipeline.train import (
-    load_checkpoint,
-    native_bf16,
-    resolve_precision,
-    save_checkpoint,
-    step_autocast,
-    to_tensors,
-    train,
-    tuned_kernels,
-)
+from pipeline.train import to_tensors, train
 
 
 @pytest.fixture(scope="module")
@@ -87,57 +77,3 @@ def test_resume_state_of_other_params_is_ignored(tiny, data, tmp_path):
     other_seed = dataclasses.replace(tiny.train, seed=7)
     _, history = train(tiny.model, other_seed, *data, resume_path=resume, progress=False)
     assert [e.epoch for e in history] == [1, 2]  # started over
-
-
-def test_checkpoint_round_trip_weights_only(tiny, data, tmp_path):
-    state, _ = train(tiny.model, tiny.train, *data, progress=False)
-    path = tmp_path / "model.pt"
-    save_checkpoint(path, state, tiny.model)
-    torch.load(path, weights_only=True)  # loads without unpickling code
-    model = load_checkpoint(path)
-    x = data[1][0][:4]
-    with torch.no_grad():
-        assert model(x).shape == x.shape
-    assert not list(tmp_path.glob(".*tmp*"))
-
-
-@pytest.mark.parametrize(
-    ("asked", "native", "expected"),
-    [
-        ("auto", True, "bf16"),
-        ("auto", False, "fp32"),
-        ("bf16", False, "bf16"),
-        ("fp32", True, "fp32"),
-    ],
-)
-def test_auto_precision_is_bf16_only_where_the_hardware_has_it(
-    monkeypatch, asked, native, expected
-):
-    monkeypatch.setattr(train_module, "native_bf16", lambda device: native)
-    cpu = torch.device("cpu")
-    assert resolve_precision(cpu, asked) == expected
-    assert step_autocast(cpu, asked).fast_dtype == torch.bfloat16
-    assert step_autocast(cpu, asked)._enabled == (expected == "bf16")
-
-
-def test_auto_precision_is_fp32_on_cuda(monkeypatch):
-    monkeypatch.setattr(train_module, "native_bf16", lambda device: True)
-    assert resolve_precision(torch.device("cuda"), "auto") == "fp32"  # measured: faster there
-    assert resolve_precision(torch.device("cuda"), "bf16") == "bf16"
-
-
-def test_tuned_kernels_autotune_cudnn_on_cuda_only_and_restore_the_setting(monkeypatch):
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    with tuned_kernels(torch.device("cpu")):
-        assert torch.backends.cudnn.benchmark is False
-    with tuned_kernels(torch.device("cuda")):
-        assert torch.backends.cudnn.benchmark is True
-    assert torch.backends.cudnn.benchmark is False
-
-
-def test_native_bf16_follows_the_cpu_flags(monkeypatch):
-    cpu = torch.device("cpu")
-    for bf16, amx in [(False, False), (True, False), (False, True)]:
-        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=bf16: v)
-        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
-        assert native_bf16(cpu) == (bf16 or amx)

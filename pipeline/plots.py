@@ -1,0 +1,104 @@
+"""The project's figures: one way to make them, one look, written atomically.
+
+:func:`figure` is a matplotlib :class:`~matplotlib.figure.Figure` on its own Agg canvas:
+no pyplot, so no global state, no GUI backend and nothing to close, safe in threads and
+workers. :func:`save` writes it atomically (:func:`pipeline.files.atomic_path`). Methods keep
+one label, colour and line style in every figure (:data:`METHOD_STYLE`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from pipeline.files import atomic_path
+
+# method -> (label, colour, line style)
+METHOD_STYLE = {
+    "baseline": ("baseline", "tab:red", "-"),  # correct's, whichever method drew it
+    "resunet": ("ResUNet-1D", "tab:red", "-"),
+    "resunet_before": ("ResUNet before", "tab:red", "--"),
+    "resunet_after": ("ResUNet after", "tab:red", "-"),
+    "arpls": ("arPLS", "tab:blue", "-"),
+    "aspls": ("asPLS", "tab:green", "-"),
+}
+
+
+def method_style(name: str) -> tuple[str, str | None, str]:
+    """``(label, colour, line style)`` of a method; an unknown one is its own label."""
+    return METHOD_STYLE.get(name, (name, None, "-"))
+
+
+def axis_label(calibrated: bool) -> str:
+    """The x label of a spectrum: Raman shift, or the pixel index of an uncalibrated axis."""
+    return "Raman shift (cm$^{-1}$)" if calibrated else "pixel (uncalibrated axis)"
+
+
+def figure(figsize: tuple[float, float] = (8, 5), **kw: Any) -> Figure:
+    """A figure on an Agg canvas, laid out by matplotlib's constrained layout.
+
+    Parameters
+    ----------
+    figsize
+        Width and height in inches.
+    **kw
+        Further :class:`~matplotlib.figure.Figure` arguments (``layout`` among them).
+    """
+    fig = Figure(figsize=figsize, **{"layout": "constrained", **kw})
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (folders created), atomically; return ``path``."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    return path
+
+
+def correction(
+    path: Path,
+    x: np.ndarray,
+    y: np.ndarray,
+    baselines: dict[str, np.ndarray],
+    title: str,
+    calibrated: bool,
+    figsize: tuple[float, float] = (8, 5.5),
+    dpi: int = 100,
+) -> Path:
+    """PNG of a spectrum with each method's baseline (top) and corrected spectrum (bottom).
+
+    Parameters
+    ----------
+    path
+        The PNG written.
+    x, y
+        The axis (L,) and the raw spectrum (L,).
+    baselines
+        Method name -> its baseline (L,) in ``y``'s units; styled by :func:`method_style`.
+    title
+        Above the top panel.
+    calibrated
+        Whether ``x`` is a Raman shift (else a pixel index).
+    """
+    fig = figure(figsize)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.plot(x, y, color="0.45", lw=0.8, label="raw spectrum")
+    for name, baseline in baselines.items():
+        label, colour, style = method_style(name)
+        top.plot(x, baseline, color=colour, ls=style, lw=1.4, label=label)
+        bottom.plot(x, y - baseline, color=colour, ls=style, lw=0.8, label=label)
+    bottom.axhline(0, color="black", lw=0.5)
+    top.set_title(title, fontsize=9)
+    top.legend(loc="upper right", frameon=False, fontsize=8)
+    if len(baselines) > 1:  # one baseline: the top legend says whose
+        bottom.legend(loc="upper right", frameon=False, fontsize=8)
+    top.set_ylabel("intensity")
+    bottom.set_ylabel("corrected")
+    bottom.set_xlabel(axis_label(calibrated))
+    return save(fig, path, dpi)

@@ -1,0 +1,43 @@
+import subprocess
+import sys
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from pipeline import plots
+
+from .conftest import ROOT
+
+
+def test_figure_is_on_an_agg_canvas(tmp_path):
+    fig = plots.figure((4, 3))
+    assert isinstance(fig, Figure) and isinstance(fig.canvas, FigureCanvasAgg)
+    assert fig.get_layout_engine() is not None  # constrained layout by default
+    ax = fig.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = plots.save(fig, tmp_path / "sub" / "f.png", dpi=50)
+    assert path == tmp_path / "sub" / "f.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["f.png"]  # no temporary left
+
+
+def test_correction_draws_every_method(tmp_path):
+    x = np.linspace(200, 1800, 300)
+    y = 100 + np.exp(-(((x - 1000) / 10) ** 2)) * 50
+    baselines = {"arpls": np.full_like(y, 100.0), "resunet": np.full_like(y, 99.0), "other": y}
+    path = plots.correction(tmp_path / "c.png", x, y, baselines, "title", calibrated=False)
+    assert path.stat().st_size > 5_000
+    assert plots.method_style("other") == ("other", None, "-")
+    assert plots.axis_label(False) == "pixel (uncalibrated axis)"
+
+
+def test_no_module_drawing_figures_imports_pyplot():
+    code = (
+        "import sys, pipeline.plots, pipeline.evaluate, pipeline.correct, pipeline.finetune\n"
+        "print('matplotlib.pyplot' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "False"
