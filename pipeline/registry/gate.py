@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.inference import OnnxBaseline
-from pipeline.metrics import baseline_errors
+from pipeline.metrics import mean_errors
 from pipeline.registry.pyfunc import load_model
 from pipeline.registry.store import MODEL_NAME, RegistryError, production_version
 
@@ -39,11 +39,6 @@ class Decision:
     classical: dict[str, dict[str, float]]
 
 
-def _mean_errors(baseline: np.ndarray, benchmark: Mapping[str, np.ndarray]) -> dict[str, float]:
-    e = baseline_errors(baseline, benchmark["baseline"], benchmark["observed"])
-    return {"rmse": float(e["rmse"].mean()), "mae": float(e["mae"].mean())}
-
-
 def score_version(version: str, x: np.ndarray, observed: np.ndarray, true: np.ndarray):
     """Re-evaluate a registered version on a benchmark set: mean RMSE and MAE.
 
@@ -62,14 +57,15 @@ def score_version(version: str, x: np.ndarray, observed: np.ndarray, true: np.nd
         No such version, or the store failed.
     """
     network = load_model(f"models:/{MODEL_NAME}/{version}").unwrap_python_model().model
-    return _mean_errors(network.baselines(x, observed), {"baseline": true, "observed": observed})
+    return mean_errors(network.baselines(x, observed), true, observed)
 
 
 def score_onnx(onnx_path: Path, grid: int, benchmark: dict[str, np.ndarray]) -> dict[str, float]:
     """Mean RMSE and MAE of an ONNX file on a benchmark set, through the registered path."""
     observed = benchmark["observed"]
     x = np.arange(observed.shape[1], dtype=np.float64)
-    return _mean_errors(OnnxBaseline(onnx_path, grid=grid).baselines(x, observed), benchmark)
+    baseline = OnnxBaseline(onnx_path, grid=grid).baselines(x, observed)
+    return mean_errors(baseline, benchmark["baseline"], observed)
 
 
 def gate(client, version: str, benchmark: dict[str, np.ndarray], classical: dict) -> Decision:
