@@ -279,8 +279,7 @@ def untrained(tmp_path_factory, tiny):
     return out / "tiny.onnx", out / "bench.npz"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("round_", range(3))
+@pytest.mark.parametrize("round_", range(3))  # each round about 5 s
 def test_two_registrations_on_a_new_store(tmp_path, untrained, round_):
     db = tmp_path / "mlflow.db"
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}

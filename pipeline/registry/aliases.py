@@ -66,7 +66,7 @@ def _move(
 ) -> _Before:
     """:func:`move_alias`; ``history`` replaces the production history before ``version``.
 
-    Returns what was there before, for :func:`_restore` by a caller whose later step fails.
+    Returns what was there before, for :func:`_undo` by a caller whose later step fails.
     """
     doing = f"moving {MODEL_NAME}@{alias} to v{version}"
     with store_errors(client, doing):

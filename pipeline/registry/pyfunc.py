@@ -101,7 +101,10 @@ def request_spectra(model_input: Any) -> tuple[np.ndarray, np.ndarray, bool]:
         :func:`check_spectra` refuses; the message says which, on one line.
     """
     if hasattr(model_input, "to_dict"):  # a DataFrame from a JSON "dataframe_*" request
-        model_input = {c: np.stack(model_input[c].to_numpy()) for c in model_input.columns}
+        try:
+            model_input = {c: np.stack(model_input[c].to_numpy()) for c in model_input.columns}
+        except ValueError as exc:  # cells of different lengths
+            raise RequestError(f"request: {one_line(exc)}") from None
     if not isinstance(model_input, Mapping) or any(f not in model_input for f in FIELDS):
         raise RequestError("request: expected the fields 'wavenumber' (L,) and 'intensity' (N, L)")
     x_in, y_in = model_input["wavenumber"], model_input["intensity"]
