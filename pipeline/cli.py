@@ -344,7 +344,7 @@ def cmd_register_fast(p: Params, args: argparse.Namespace) -> None:
             p.simulate.length,
             benchmark,
             p.student.max_rmse_ratio,
-            fallback=registered_version(args.registration),
+            reference=registered_version(args.registration),
         )
         record = {"registered": decision.promoted, "reason": decision.reason}
         record |= {"variant": decision.challenger, "production": decision.production}
@@ -388,12 +388,11 @@ def cmd_register_fast(p: Params, args: argparse.Namespace) -> None:
         print(f"fast variant not registered: {decision.reason}")
 
 
-def registered_version(path: Path) -> str | None:
-    """The version the ``register`` stage recorded in ``registration.json``, if any."""
-    if not path.is_file():
-        return None
-    version = json.loads(path.read_text()).get("version")
-    return None if version is None else str(version)
+def registered_version(path: Path) -> str:
+    """The reference version the ``register`` stage recorded in ``registration.json``."""
+    from pipeline import registry
+
+    return registry.reference_of(json.loads(path.read_text()))
 
 
 def cmd_seed_real(p: Params, args: argparse.Namespace) -> None:
@@ -419,9 +418,8 @@ def cmd_finetune(p: Params, args: argparse.Namespace) -> None:
     f = p.finetune
     client = registry.connect()
     with tempfile.TemporaryDirectory() as tmp:
-        parent, parent_run, path = registry.production_checkpoint(
-            client, Path(tmp), fallback=registered_version(args.registration)
-        )
+        parent = registered_version(args.registration)
+        parent_run, path = registry.checkpoint_of(client, parent, Path(tmp))
         parent_model, model_params = load_checkpoint(path)
     grid = p.simulate.length
 
