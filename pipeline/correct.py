@@ -67,12 +67,7 @@ def load_network(spec: str, grid: int) -> OnnxBaseline:
     from pipeline import registry
 
     registry.connect()
-    try:
-        # mlflow is reached through registry, the one module that imports it
-        loaded = registry.mlflow.pyfunc.load_model(spec)
-    except Exception as exc:
-        raise registry.RegistryError(f"cannot load {spec}: {exc}") from exc
-    bundled = loaded.unwrap_python_model().model  # its own copy of OnnxBaseline, maybe older
+    bundled = registry.load_model(spec).unwrap_python_model().model  # its own OnnxBaseline copy
     return OnnxBaseline.from_session(bundled.session, grid=bundled.grid)
 
 
