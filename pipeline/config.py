@@ -27,7 +27,7 @@ class ConfigError(ValueError):
 
 
 def _spec(**checks: Any) -> Any:
-    """Declare a field with value checks (``min``, ``choices``, ``range``, ``keys``)."""
+    """Declare a field with checks: ``min``, ``max``, ``odd``, ``choices``, ``range``, ``keys``."""
     return field(metadata=checks)
 
 
@@ -93,8 +93,8 @@ class ModelParams:
 
     arch: str = _spec(choices=("resunet", "unet"))
     channels: tuple[int, ...] = _spec(min=1)
-    enc_kernel: int = _spec(min=1)
-    dec_kernel: int = _spec(min=1)
+    enc_kernel: int = _spec(min=1, odd=True)  # odd: "same" padding keeps the length
+    dec_kernel: int = _spec(min=1, odd=True)
 
 
 @dataclass(frozen=True)
@@ -102,14 +102,14 @@ class TrainParams:
     """Optimiser and schedule."""
 
     seed: int = _spec(min=0)
+    precision: str = _spec(choices=("auto", "fp32", "bf16"))  # auto: bf16 where native
+    threads: int = _spec(min=0)  # 0: all cores
     epochs: int = _spec(min=1)
     batch_size: int = _spec(min=1)
     lr: float = _spec(min=0.0)
     weight_decay: float = _spec(min=0.0)
     lr_step: int = _spec(min=1)  # epochs between learning-rate decays
     lr_gamma: float = _spec(min=0.0, max=1.0)
-    precision: str = _spec(choices=("auto", "fp32", "bf16"))  # auto: bf16 where native
-    threads: int = _spec(min=0)  # 0: all cores
 
 
 @dataclass(frozen=True)
@@ -194,8 +194,24 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 
 def parse_params(data: Any) -> Params:
-    """Build :class:`Params` from a mapping, checking every key and value."""
-    return _build(Params, data, "")
+    """Build :class:`Params` from a mapping, checking every key and value.
+
+    Beyond each value on its own: ``simulate.length`` must be a multiple of what the
+    networks' downsampling needs (``2 ** (len(channels) - 1)``: 32 for six levels), for the
+    seed network and the student, or training would stop on a tensor size error.
+    """
+    params = _build(Params, data, "")
+    for key, channels in (
+        ("model.channels", params.model.channels),
+        ("student.channels", params.student.channels),
+    ):
+        multiple = 2 ** (len(channels) - 1)
+        if params.simulate.length % multiple:
+            raise ConfigError(
+                f"simulate.length: {params.simulate.length} is not a multiple of {multiple}, "
+                f"which the {len(channels)} levels of {key} need"
+            )
+    return params
 
 
 def to_dict(params: Any) -> dict[str, Any]:
@@ -278,6 +294,8 @@ def _scalar(kind: type, raw: Any, key: str, checks: typing.Mapping[str, Any]) ->
         raise ConfigError(f"{key}: expected a value >= {checks['min']}, got {raw!r}")
     if "max" in checks and raw > checks["max"]:
         raise ConfigError(f"{key}: expected a value <= {checks['max']}, got {raw!r}")
+    if checks.get("odd") and raw % 2 == 0:
+        raise ConfigError(f"{key}: expected an odd number, got {raw!r}")
     return raw
 
 

@@ -55,19 +55,53 @@ class ResBlock(nn.Module):
 
 
 class Up(nn.Module):
-    """Double the length with a transposed convolution, join the skip, refine residually."""
+    """Double the length with a transposed convolution, join the skip, refine with ``block``.
 
-    def __init__(self, c_in: int, c_out: int, kernel: int):
+    ResUNet-1D refines residually (:class:`ResBlock`, transposed kernel 4); the plain U-Net
+    with :class:`DoubleConv` after a transposed kernel of 2.
+    """
+
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, block: type | None = None, up_kernel: int = 4
+    ):
         super().__init__()
-        self.up = nn.ConvTranspose1d(c_in, c_out, 4, stride=2, padding=1)
-        self.block = ResBlock(2 * c_out, c_out, kernel)
+        pad = (up_kernel - 2) // 2
+        self.up = nn.ConvTranspose1d(c_in, c_out, up_kernel, stride=2, padding=pad)
+        self.block = (block or ResBlock)(2 * c_out, c_out, kernel)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:  # noqa: D102
         x = self.up(x)  # (B, c_out, 2L)
         return self.block(torch.cat([x, skip], dim=1))  # (B, c_out, 2L)
 
 
-class ResUNet1D(nn.Module):
+class EncoderDecoder(nn.Module):
+    """The U shape both networks share.
+
+    A stem, levels down (each halving the length), levels up (each doubling it and joining
+    the skip of its level) and a 1x1 head to the baseline. Subclasses build ``stem``,
+    ``down``, ``up`` and ``head`` from ``channels``.
+    """
+
+    channels: tuple[int, ...]
+
+    @property
+    def length_multiple(self) -> int:
+        """Input lengths must be a multiple of this."""
+        return 2 ** (len(self.channels) - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map spectra ``(B, 1, L)`` to baselines ``(B, 1, L)``, both in normalised units."""
+        h = self.stem(x)  # (B, 32, L)
+        skips = []
+        for down in self.down:
+            skips.append(h)
+            h = down(h)  # (B, C_next, L / 2^k); the last is the bottleneck (B, 243, L/32)
+        for up, skip in zip(self.up, reversed(skips), strict=True):
+            h = up(h, skip)  # back up to (B, 32, L)
+        return self.head(h)  # (B, 1, L)
+
+
+class ResUNet1D(EncoderDecoder):
     """ResUNet-1D baseline estimator.
 
     Parameters
@@ -101,22 +135,6 @@ class ResUNet1D(nn.Module):
         )
         self.head = nn.Conv1d(channels[0], 1, 1)
 
-    @property
-    def length_multiple(self) -> int:
-        """Input lengths must be a multiple of this."""
-        return 2 ** (len(self.channels) - 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map spectra ``(B, 1, L)`` to baselines ``(B, 1, L)``, both in normalised units."""
-        h = self.stem(x)  # (B, 32, L)
-        skips = []
-        for down in self.down:
-            skips.append(h)
-            h = down(h)  # (B, C_next, L / 2^k); the last is the bottleneck (B, 243, L/32)
-        for up, skip in zip(self.up, reversed(skips), strict=True):
-            h = up(h, skip)  # back up to (B, 32, L)
-        return self.head(h)  # (B, 1, L)
-
 
 class DoubleConv(nn.Module):
     """(Conv1d + BatchNorm + ReLU) twice, the plain U-Net's block."""
@@ -137,40 +155,22 @@ class DoubleConv(nn.Module):
         return self.net(x)
 
 
-class UNet1D(nn.Module):
+class UNet1D(EncoderDecoder):
     """Plain 1D U-Net, the ablation: max-pool down, transposed conv up, concatenated skips."""
 
     def __init__(self, channels: tuple[int, ...] = SEED_CHANNELS, kernel: int = 7):
         super().__init__()
         self.channels = tuple(channels)
         self.stem = DoubleConv(1, channels[0], kernel)
-        self.pool = nn.MaxPool1d(2)
         self.down = nn.ModuleList(
-            DoubleConv(c_in, c_out, kernel)
+            nn.Sequential(nn.MaxPool1d(2), DoubleConv(c_in, c_out, kernel))
             for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
         )
         self.up = nn.ModuleList(
-            nn.ConvTranspose1d(c_in, c_out, 2, stride=2)
+            Up(c_in, c_out, kernel, block=DoubleConv, up_kernel=2)
             for c_in, c_out in zip(channels[:0:-1], channels[-2::-1], strict=True)
         )
-        self.merge = nn.ModuleList(DoubleConv(2 * c, c, kernel) for c in channels[-2::-1])
         self.head = nn.Conv1d(channels[0], 1, 1)
-
-    @property
-    def length_multiple(self) -> int:
-        """Input lengths must be a multiple of this."""
-        return 2 ** (len(self.channels) - 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map spectra ``(B, 1, L)`` to baselines ``(B, 1, L)``."""
-        h = self.stem(x)  # (B, 32, L)
-        skips = []
-        for down in self.down:
-            skips.append(h)
-            h = down(self.pool(h))  # (B, C_next, L / 2^k)
-        for up, merge, skip in zip(self.up, self.merge, reversed(skips), strict=True):
-            h = merge(torch.cat([up(h), skip], dim=1))
-        return self.head(h)  # (B, 1, L)
 
 
 def build_model(

@@ -18,10 +18,60 @@ from pipeline.config import load_params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("RAMAN_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
+NOT_SPECTRA = {"README.md", "LICENSE.arcadia-2025-comparison", "LICENSE.ramanalysis"}
 # CI always has shared/ beside the clone: there, missing data fails instead of skipping
 needs_real = pytest.mark.skipif(
     not REAL.is_dir() and not os.environ.get("CI"), reason=f"no real spectra at {REAL}"
 )
+
+# file -> (spectra, points, calibrated, kind)
+_HORIBA = (1, 2048, True, "labspec")
+_RENISHAW_MAP = (10, 1015, True, "wire")  # a 10-point map on the Qontor
+EXPECTED = {
+    "Horiba_MacroRAM/CC-124-TAP-2.txt": _HORIBA,
+    "Horiba_MacroRAM/acetonitrile.txt": _HORIBA,
+    **{
+        f"Horiba_MacroRAM/chlamy_spectra/CC-{strain}-{medium}-{k}.txt": _HORIBA
+        for strain in ("124", "125", "1373")
+        for medium in ("MN", "TAP")
+        for k in (1, 2, 3)
+    },
+    "OpenRAMAN/CC-124_TAP_Pos-2-000_002.csv": (1, 2048, False, "text"),
+    "OpenRAMAN/acetonitrile_n_n_n_solid_10000_0_5.csv": (1, 2048, False, "text"),
+    "OpenRAMAN/neon_n_n_n_solid_10000_0_5.csv": (1, 2048, False, "text"),
+    "Renishaw_Qontor/CC-124_TAP_plate_5x_3_points.txt": (3, 1015, True, "wire"),
+    "Renishaw_Qontor/acetonitrile_5x.txt": (1, 3179, True, "wire"),
+    "Renishaw_Qontor/glass_slide_background.txt": (1, 1015, True, "wire"),
+    "Renishaw_Qontor/chlamy_spectra/2024-11-12_CC-124_MN_slide_10_cells 2.txt": _RENISHAW_MAP,
+    **{
+        f"Renishaw_Qontor/chlamy_spectra/2024-11-12_CC-{s}_slide_10_cells.txt": _RENISHAW_MAP
+        for s in ("124_TAP", "125_MN", "125_TAP", "1373_MN")
+    },
+    # named "10 cells", but the export holds 9 points
+    "Renishaw_Qontor/chlamy_spectra/2024-11-12_CC-1373_TAP_slide_10_cells.txt": (
+        9,
+        1015,
+        True,
+        "wire",
+    ),
+    # headed "Pixel,Intensity" but the first column is Raman shift (-601 to 4765 cm-1)
+    "Wasatch_WP532X/CC-124_TAP_Pos-4-002_001.csv": (1, 2048, True, "text"),
+    "Wasatch_WP532X/acetonitrile.csv": (1, 2048, True, "text"),
+    # 2048 pixels, the first 10 outside the region of interest (NA)
+    "Wasatch_WP785X/CC-124_TAP_WP-02071.csv": (1, 2038, True, "enlighten"),
+    "Wasatch_WP785X/acetonitrile.csv": (1, 2038, True, "enlighten"),
+    "extra/Horiba/LabRAM/CC-124_TAP_532nm.txt": (1, 800, True, "labspec"),
+    "extra/Horiba/LabRAM/acetonitrile_473nm.txt": (1, 1600, True, "labspec"),
+    "extra/Horiba/MacroRAM/CC-125-TAP.txt": _HORIBA,
+    "extra/Horiba/MacroRAM/polystyrene.txt": _HORIBA,
+    "extra/Renishaw/CC-125_TAP_singlepoint.txt": (1, 3078, True, "wire"),
+}
+
+
+def real_files() -> list[Path]:
+    """Every file under the real-data folder but its README and licences."""
+    return sorted(p for p in REAL.rglob("*") if p.is_file() and p.name not in NOT_SPECTRA)
+
 
 TINY = {
     "simulate": {"length": 128, "n_train": 256, "n_val": 64, "n_test": 64},
@@ -64,6 +114,18 @@ def git(cwd: Path, *args: str) -> None:
     """Run git in ``cwd`` as a test identity."""
     cmd = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *args]
     subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` are skipped where no CUDA device is present."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,9 @@ def test_params_yaml_loads_and_round_trips(params):
         (("train", "batch_size"), True, "train.batch_size: expected int, got bool"),
         (("train", "lr_gamma"), 1.5, "train.lr_gamma: expected a value <= 1.0"),
         (("simulate", "noise", "shot"), [0.0, float("nan")], "expected a finite number"),
+        (("model", "enc_kernel"), 6, "model.enc_kernel: expected an odd number, got 6"),
+        (("model", "dec_kernel"), 4, "model.dec_kernel: expected an odd number, got 4"),
+        (("simulate", "length"), 500, "simulate.length: 500 is not a multiple of 32"),
     ],
 )
 def test_bad_values_name_the_key(raw, path, value, message):

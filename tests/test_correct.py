@@ -18,8 +18,7 @@ from pipeline.model import ResUNet1D
 from pipeline.normalise import LENGTH_MODES
 from pipeline.spectra_io import read_spectra
 
-from .conftest import ROOT
-from .test_spectra_io import EXPECTED, REAL, needs_real, real_files
+from .conftest import EXPECTED, REAL, ROOT, needs_real, real_files
 
 PARAMS = str(ROOT / "params.yaml")
 

@@ -58,3 +58,23 @@ def test_native_bf16_follows_the_cpu_flags(monkeypatch):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=bf16: v)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
         assert native_bf16(cpu) == (bf16 or amx)
+
+
+@pytest.mark.gpu
+def test_training_steps_run_on_cuda_and_reduce_the_loss(tiny):
+    from pipeline.model import build_model
+    from pipeline.simulate import simulate
+    from pipeline.train import to_tensors, train_step
+
+    device = torch.device("cuda")
+    spectra = simulate(tiny.simulate, 64, seed=5)
+    x, y = (t.to(device) for t in to_tensors(spectra.observed, spectra.baseline))
+    m = tiny.model
+    model = build_model(m.arch, m.channels, m.enc_kernel, m.dec_kernel).to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with tuned_kernels(device):
+        losses = [
+            float(train_step(model, optimiser, x, y, step_autocast(device, "auto")))
+            for _ in range(20)
+        ]
+    assert losses[-1] < losses[0]

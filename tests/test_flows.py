@@ -45,8 +45,7 @@ from flows.repro import pipeline_stages, restore_params, validate_overrides
 from flows.training import training_flow
 from pipeline.config import ConfigError
 
-from .conftest import ROOT
-from .test_pipeline import TINY
+from .conftest import ROOT, TINY, git
 
 PIPELINE = [
     "simulate",
@@ -116,39 +115,10 @@ def _workspace_store(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # each workspace's own mlflow.db
 
 
-def _git(cwd, *args):
-    cmd = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *args]
-    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
-
-
-def _make_workspace(ws: Path, params: dict) -> Path:
-    """A committed git + DVC workspace holding the pipeline's sources and ``params``."""
-    shutil.copytree(
-        ROOT / "pipeline", ws / "pipeline", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    for name in ("dvc.yaml", ".gitignore"):
-        shutil.copy(ROOT / name, ws / name)
-    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _git(ws, "init", "-q")
-    _git(ws, "config", "user.name", "test")
-    _git(ws, "config", "user.email", "test@example.invalid")
-    dvc.dvc(ws, "init", "-q")
-    dvc.dvc(ws, "config", "core.analytics", "false")
-    dvc.dvc(ws, "config", "core.autostage", "true")
-    _git(ws, "add", "-A")
-    _git(ws, "commit", "-q", "-m", "tiny workspace")
-    return ws
-
-
-def _tiny_params() -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    return overrides.merge(params, TINY)
-
-
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def workspace(tmp_path_factory, make_workspace):
     """The tiny pipeline in a scratch workspace, shared by the slow tests in file order."""
-    return _make_workspace(tmp_path_factory.mktemp("flow-ws"), _tiny_params())
+    return make_workspace(tmp_path_factory.mktemp("flow-ws"))
 
 
 def _run_flow(**parameters):
@@ -238,14 +208,16 @@ def test_stage_order_follows_dependencies_not_the_order_of_dvc_yaml(tmp_path):
             }
         )
     )
-    _git(tmp_path, "init", "-q")
+    git(tmp_path, "init", "-q")
     dvc.dvc(tmp_path, "init", "-q")
     with disable_run_logger():
         assert pipeline_stages.fn(tmp_path) == ["first", "second", "report"]
 
 
-def test_overrides_are_validated_with_the_key_named_before_anything_is_written(tmp_path):
-    ws = _make_workspace(tmp_path, _tiny_params())
+def test_overrides_are_validated_with_the_key_named_before_anything_is_written(
+    tmp_path, make_workspace
+):
+    ws = make_workspace(tmp_path)
     before = (ws / "params.yaml").read_bytes()
     with disable_run_logger():
         with pytest.raises(ConfigError, match=r"train\.epochs: expected a value >= 1, got -3"):
@@ -285,13 +257,13 @@ def test_applied_overrides_are_undone_byte_for_byte_even_after_a_crash(tmp_path)
     (tmp_path / "params.yaml").write_text(original)
     (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
     (tmp_path / ".gitignore").write_text(".dvc/\n")
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "add", "params.yaml", "dvc.lock", ".gitignore")
-    _git(tmp_path, "commit", "-q", "-m", "committed")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "params.yaml", "dvc.lock", ".gitignore")
+    git(tmp_path, "commit", "-q", "-m", "committed")
     overrides.apply(tmp_path, {"train": {"epochs": 2}})
     assert yaml.safe_load((tmp_path / "params.yaml").read_text()) == {"train": {"epochs": 2}}
     (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {train: {}}\n")  # a stage ran
-    _git(tmp_path, "add", "dvc.lock")  # and DVC staged its lock file (core.autostage)
+    git(tmp_path, "add", "dvc.lock")  # and DVC staged its lock file (core.autostage)
     # the process dies here; the next run finds the originals and puts them back
     with disable_run_logger():
         assert restore_params.fn(tmp_path) is True
@@ -300,11 +272,11 @@ def test_applied_overrides_are_undone_byte_for_byte_even_after_a_crash(tmp_path)
     assert (tmp_path / "dvc.lock").read_text() == "schema: '2.0'\n"
     assert _git_status(tmp_path) == ""  # nothing left staged either
     # a workspace without dvc.lock gets none back, in the work tree or in the index
-    _git(tmp_path, "rm", "-q", "dvc.lock")
-    _git(tmp_path, "commit", "-q", "-m", "no lock")
+    git(tmp_path, "rm", "-q", "dvc.lock")
+    git(tmp_path, "commit", "-q", "-m", "no lock")
     overrides.apply(tmp_path, {"train": {"epochs": 2}})
     (tmp_path / "dvc.lock").write_text("written by the run\n")
-    _git(tmp_path, "add", "dvc.lock")
+    git(tmp_path, "add", "dvc.lock")
     assert overrides.undo(tmp_path)
     assert not (tmp_path / "dvc.lock").exists()
     assert _git_status(tmp_path) == ""

@@ -11,36 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import ROOT
-from .test_spectra_io import REAL
+from .conftest import TINY
 
 pytestmark = pytest.mark.slow
-
-TINY = {
-    "simulate": {"length": 128, "n_train": 192, "n_val": 48, "n_test": 48},
-    "model": {"channels": [4, 6, 8, 10, 12, 14]},
-    "train": {"epochs": 1, "batch_size": 32, "threads": 1},
-    "classical": {
-        "arpls": {"log10_lam": [3.0, 5.0]},
-        "aspls": {"log10_lam": [4.0, 6.0]},
-        "n_val_grid": 16,
-        "n_jobs": 2,
-    },
-    "student": {"channels": [4, 4, 6, 6, 8, 8], "epochs": 1},
-    "finetune": {
-        "real_source": str(REAL.resolve()),
-        "real_samples": 64,
-        "replay_samples": 64,
-        "epochs": 1,
-        "figures": 2,
-    },
-}
-
-
-def _merge(base, over):
-    for k, v in over.items():
-        base[k] = _merge(base[k], v) if isinstance(v, dict) else v
-    return base
 
 
 def _run(cwd, *cmd, check=True):
@@ -59,19 +32,8 @@ def _md5(path):
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("ws")
-    shutil.copytree(
-        ROOT / "pipeline", ws / "pipeline", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    shutil.copy(ROOT / "dvc.yaml", ws / "dvc.yaml")
-    shutil.copy(ROOT / ".gitignore", ws / ".gitignore")
-    params = _merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
-    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _run(ws, "git", "init", "-q")
-    _run(ws, "dvc", "init", "-q")
-    _run(ws, "dvc", "config", "core.analytics", "false")
-    _run(ws, "dvc", "config", "core.autostage", "true")
+def workspace(tmp_path_factory, make_workspace):
+    ws = make_workspace(tmp_path_factory.mktemp("ws"))
     _run(ws, "dvc", "remote", "add", "-d", "store", str(tmp_path_factory.mktemp("remote")))
     _run(ws, "dvc", "repro")
     return ws
@@ -96,7 +58,7 @@ def test_repro_writes_every_output(workspace):
         assert (workspace / rel).is_file(), rel
     metrics = json.loads((workspace / "reports/metrics.json").read_text())
     for method in ("resunet", "arpls", "aspls"):
-        assert metrics[method]["rmse"]["n"] == 48
+        assert metrics[method]["rmse"]["n"] == TINY["simulate"]["n_test"]
     assert set(metrics["by_family"]) <= {
         "spline",
         "polynomial",

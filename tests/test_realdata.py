@@ -12,7 +12,7 @@ from pipeline.correct import CSV_COLUMNS, write_outputs
 from pipeline.realdata import RealDataError, RealSpectrum, load, seed, split
 from pipeline.spectra_io import Spectra
 
-from .test_spectra_io import EXPECTED, NOT_SPECTRA, REAL, needs_real
+from .conftest import EXPECTED, NOT_SPECTRA, REAL, needs_real
 
 # byte-identical exports filed twice in the shared folder
 DUPLICATES = [

@@ -198,7 +198,9 @@ def test_register_alias_never_gives_production(store):
         ({"version": "4", "promoted": True, "production_version": "2"}, "4"),
         ({"version": "4", "promoted": False, "production_version": "2"}, "2"),
         ({"version": "4", "promoted": False, "production_version": None}, "4"),
-        ({"name": NAME, "version": "3", "already_registered": True}, "3"),
+        ({"version": "3", "already_registered": True, "promoted": True}, "3"),
+        ({"version": "3", "already_registered": True, "production_version": "1"}, "1"),
+        ({"version": "4", "promoted": True, "reference_version": "2"}, "2"),  # as recorded
     ],
 )
 def test_the_reference_is_production_as_the_register_stage_left_it(record, reference):

@@ -138,9 +138,10 @@ def fast_gate(
 def reference_of(record: Mapping[str, Any]) -> str:
     """The version a registration record names: the fast variant's and fine-tuning's reference.
 
-    Production as the ``register`` stage left it: the registered version when the gate
-    promoted it (or it was registered already), else the production version it was compared
-    with, else (no production version yet) the registered version itself.
+    The ``reference_version`` the record names when it has one; else production as the
+    ``register`` stage left it: the registered version when the gate promoted it, else the
+    production version it was compared with, else (no production version yet) the
+    registered version itself.
 
     Parameters
     ----------
@@ -152,9 +153,11 @@ def reference_of(record: Mapping[str, Any]) -> str:
     RegistryError
         The record names no version.
     """
+    if record.get("reference_version"):
+        return str(record["reference_version"])
     version = record.get("version")
     if version in (None, ""):
         raise RegistryError("the registration record names no registered version")
-    if record.get("promoted") or record.get("already_registered"):
+    if record.get("promoted"):
         return str(version)
     return str(record.get("production_version") or version)

@@ -10,13 +10,40 @@ from pathlib import Path
 from pipeline.config import Params, load_params
 from pipeline.files import atomic_path
 
+# what each path option of the stages is; dvc.yaml's cmd gives every one of them
+PATH_HELP = {
+    "data": "folder of the simulated sets (train/val/test.npz)",
+    "real": "folder of the real spectra (data/real)",
+    "model": "a checkpoint (.pt)",
+    "checkpoint": "the checkpoint (.pt) of the ONNX model",
+    "onnx": "the ONNX model",
+    "classical": "the classical stage's test-set baselines (.npz)",
+    "classical_report": "the classical stage's report: each method's lam (.json)",
+    "metrics": "the evaluate stage's metrics (.json)",
+    "history": "the training history (.csv)",
+    "figures": "folder of figures",
+    "export_report": "the export stage's report (.json)",
+    "registration": "the register stage's record: names the reference version (.json)",
+    "report": "this stage's report (.json)",
+    "resume": "resume checkpoint, written every epoch, removed at the end",
+    "dvc_lock": "DVC's lock file, logged with the run",
+    "out": "this stage's output",
+}
 
-def arguments(doc: str | None, prog: str) -> argparse.ArgumentParser:
-    """A stage's argument parser, with ``--params`` (the one configuration file)."""
+
+def arguments(doc: str | None, prog: str, paths: str = "") -> argparse.ArgumentParser:
+    """A stage's argument parser: ``--params`` and the required path options ``paths``.
+
+    ``paths`` names them, separated by spaces (keys of :data:`PATH_HELP`); each becomes
+    ``--name-with-dashes``.
+    """
     parser = argparse.ArgumentParser(
         prog=f"raman-baseline {prog}", description=(doc or "").strip().splitlines()[0]
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    for name in paths.split():
+        flag = f"--{name.replace('_', '-')}"
+        parser.add_argument(flag, type=Path, required=True, help=PATH_HELP[name])
     return parser
 
 
@@ -38,9 +65,3 @@ def read_history(path: Path) -> list[dict[str, str]]:
     """A history written by :func:`write_history`, as rows of strings."""
     with Path(path).open(newline="") as f:
         return list(csv.DictReader(f))
-
-
-def path_arguments(parser: argparse.ArgumentParser, **paths: str) -> None:
-    """Required path options, ``--name-with-dashes``, each with its help text."""
-    for name, what in paths.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, help=what)

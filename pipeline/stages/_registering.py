@@ -9,6 +9,8 @@ cannot see.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,21 @@ import numpy as np
 from pipeline import registry
 from pipeline.files import write_json
 from pipeline.metrics import mean_errors
-from pipeline.simulate import SpectrumSet
+from pipeline.simulate import SpectrumSet, load_sets
+from pipeline.stages._common import arguments, params_of
+
+
+def start(doc: str | None, prog: str, paths: str, argv, create: bool = False):
+    """What every registering stage's ``main`` begins with.
+
+    Parse ``argv`` (the path options ``paths``, :func:`pipeline.stages._common.arguments`),
+    validate the params, connect to the store (``create``: make it when missing) and load the
+    simulated test set. Returns ``(args, params, client, test)``.
+    """
+    args = arguments(doc, prog, paths).parse_args(argv)
+    params = params_of(args)
+    client = registry.connect(create=create)
+    return args, params, client, load_sets(args.data, ("test",))["test"]
 
 
 def benchmark(test: SpectrumSet) -> dict[str, np.ndarray]:
@@ -30,31 +46,71 @@ def classical_errors(fits: Path, test: SpectrumSet) -> dict[str, dict[str, float
         return {m: mean_errors(f[m], test.baseline, test.observed) for m in f.files}
 
 
+def log_and_register(client, files: dict[str, Path], run: dict, tags: dict[str, str], **gate):
+    """Log one MLflow run and register its model as a new version tagged ``tags``.
+
+    ``files`` names the ``onnx`` model, its ``checkpoint`` and (optionally) the ``figures``
+    folder; ``run`` holds the rest of :func:`pipeline.registry.log_pipeline_run`'s arguments.
+    ``gate``: ``test`` and ``classical`` (each method's mean errors on it) send the version
+    through the promotion gate, and ``(run_id, decision)`` is returned; ``alias`` and ``why``
+    give it that alias instead, and ``(run_id, version)`` is returned. Call under the
+    registry lock.
+    """
+    run_id, model_uri = registry.log_pipeline_run(
+        client,
+        figures=files.get("figures"),
+        checkpoint=files["checkpoint"],
+        onnx_path=files["onnx"],
+        **run,
+    )
+    new = {"run_id": run_id, "model_uri": model_uri, "version_tags": tags}
+    if "alias" in gate:
+        return run_id, registry.register_alias(client, **new, alias=gate["alias"], why=gate["why"])
+    decision = registry.register_and_gate(
+        client,
+        **new,
+        benchmark=benchmark(gate["test"]),
+        classical=gate["classical"],
+        command=registry.command_line(),
+    )
+    return run_id, decision
+
+
 def already_registered(client, onnx_digest: str, out: Path) -> bool:
     """Whether this ONNX file is a registered version already; if so, record that in ``out``.
 
-    The record names the version and the ``reference_version`` recorded when it was
-    registered, so downstream stages start from the same version as before.
+    The record says whether the gate promoted that version and which version holds
+    production now, so that :func:`recorded_version` names the same reference as a
+    registration would.
     """
     existing = registry.find_version_by_tag(client, "onnx_sha256", onnx_digest)
     if existing is None:
         return False
     print(f"this model is already registered as {registry.MODEL_NAME} v{existing}")
-    tags = registry.version_tags(client, existing)
+    tags = registry.model_version(client, existing).tags
     record = {"name": registry.MODEL_NAME, "version": existing, "already_registered": True}
-    record["reference_version"] = tags.get("reference_version", existing)
+    record["promoted"] = tags.get("gate.decision") == "promoted"
+    record["production_version"] = registry.production_version(client)
+    record["parent_version"] = tags.get("parent_version")
+    record["reference_version"] = registry.reference_of(record)
     write_json(out, record)
     return True
 
 
-def recorded_version(path: Path) -> str:
-    """The ``reference_version`` of a registering stage's record (``registration.json``)."""
-    import json
+def register_once(client, onnx: Path, out: Path, register: Callable[[], dict]) -> dict | None:
+    """Under the registry lock, ``register()`` unless ``onnx`` is a registered version already.
 
-    record = json.loads(Path(path).read_text())
-    version = record.get("reference_version")
-    if version is None:
-        raise registry.RegistryError(
-            f"{path} names no reference version: rerun the register stage (dvc repro register)"
-        )
-    return str(version)
+    Writes the stage's record to ``out`` either way; returns the new record, or None when the
+    model was registered before (:func:`already_registered`).
+    """
+    with registry.registry_lock():  # one registration at a time on this store
+        if already_registered(client, registry.file_digest(onnx), out):
+            return None
+        record = register()
+    write_json(out, record)
+    return record
+
+
+def recorded_version(path: Path) -> str:
+    """The reference version a registering stage's record (``registration.json``) names."""
+    return registry.reference_of(json.loads(Path(path).read_text()))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -55,10 +54,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """Write the test-set baselines (npz, one array per method) and the report (JSON)."""
-    parser = arguments(__doc__, "classical")
-    parser.add_argument("--data", type=Path, required=True, help="folder of the simulated sets")
-    parser.add_argument("--out", type=Path, required=True, help="test-set baselines, .npz")
-    parser.add_argument("--report", type=Path, required=True, help="chosen lam and grid, .json")
+    parser = arguments(__doc__, "classical", "data out report")
     args = parser.parse_args(argv)
     params = params_of(args).classical
     sets = load_sets(args.data, ("val", "test"))

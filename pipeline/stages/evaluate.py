@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,13 +38,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """Write the metrics (JSON) and the figures."""
-    parser = arguments(__doc__, "evaluate")
-    parser.add_argument("--data", type=Path, required=True, help="folder of the simulated sets")
-    parser.add_argument("--model", type=Path, required=True, help="checkpoint, .pt")
-    parser.add_argument("--classical", type=Path, required=True, help="classical fits, .npz")
-    parser.add_argument("--classical-report", type=Path, required=True, help="classical.json")
-    parser.add_argument("--metrics", type=Path, required=True, help="metrics, .json")
-    parser.add_argument("--figures", type=Path, required=True, help="figures folder")
+    parser = arguments(__doc__, "evaluate", "data model classical classical_report metrics figures")
     args = parser.parse_args(argv)
     params = params_of(args).evaluate
     test = load_sets(args.data, ("test",))["test"]

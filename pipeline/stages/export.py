@@ -43,10 +43,7 @@ def run(network: torch.nn.Module, out: Path, length: int, tolerance: float) -> d
 
 def main(argv: list[str] | None = None) -> int:
     """Write the ONNX model and the export report (JSON)."""
-    parser = arguments(__doc__, "export")
-    parser.add_argument("--model", type=Path, required=True, help="checkpoint, .pt")
-    parser.add_argument("--out", type=Path, required=True, help="ONNX model")
-    parser.add_argument("--report", type=Path, required=True, help="export report, .json")
+    parser = arguments(__doc__, "export", "model out report")
     parser.add_argument("--tolerance", type=float, default=1e-4)
     args = parser.parse_args(argv)
     params = params_of(args)

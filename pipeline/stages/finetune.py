@@ -20,6 +20,7 @@ import torch
 
 from pipeline import finetune as ft
 from pipeline import realdata, registry
+from pipeline.baselines import refined
 from pipeline.checkpoint import from_state, load_checkpoint, save_checkpoint
 from pipeline.config import ModelParams, Params
 from pipeline.files import write_json
@@ -27,7 +28,6 @@ from pipeline.simulate import SpectrumSet, load_sets
 from pipeline.stages._common import (
     arguments,
     params_of,
-    path_arguments,
     write_history,
 )
 from pipeline.stages._registering import recorded_version
@@ -69,7 +69,7 @@ def run(
     classical = ft.classical_methods(params.classical, log10_lams, grid)
     estimate = classical[best_classical]
     if f.targets == "refined":
-        estimate = ft.refined(ft.network_method(parent, grid), classical[best_classical])
+        estimate = refined(ft.network_method(parent, grid), classical[best_classical])
     targets = ft.classical_targets(train_records, estimate)
     sets = {
         split: ft.training_set(
@@ -143,18 +143,10 @@ def write_figures(folder: Path, outcome: Outcome, count: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Fine-tune; write the checkpoint, the history, the report and its figures."""
-    parser = arguments(__doc__, "finetune")
-    path_arguments(
-        parser,
-        real="the real spectra folder (data/real)",
-        data="folder of the simulated sets",
-        metrics="evaluate's metrics.json (which classical method is better)",
-        classical_report="classical.json (each method's lam)",
-        registration="register's record: names the parent version",
-        out="fine-tuned checkpoint, .pt",
-        history="fine-tuning history, .csv",
-        report="before/after report, .json",
-        figures="figures folder",
+    parser = arguments(
+        __doc__,
+        "finetune",
+        "real data metrics classical_report registration out history report figures",
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)

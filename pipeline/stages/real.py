@@ -20,9 +20,8 @@ def run(source: Path, dest: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Fill ``--out`` from ``--source`` (default: ``finetune.real_source``)."""
-    parser = arguments(__doc__, "real")
+    parser = arguments(__doc__, "real", "out")
     parser.add_argument("--source", type=Path, default=None, help="default: finetune.real_source")
-    parser.add_argument("--out", type=Path, required=True, help="the DVC-tracked folder")
     args = parser.parse_args(argv)
     source = args.source or Path(params_of(args).finetune.real_source)
     copied = run(source, args.out)

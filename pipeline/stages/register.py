@@ -11,19 +11,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 from pipeline import registry
 from pipeline.config import Params, to_dict
-from pipeline.files import write_json
-from pipeline.simulate import SpectrumSet, load_sets
+from pipeline.simulate import SpectrumSet
 from pipeline.stages._common import (
-    arguments,
-    params_of,
-    path_arguments,
     read_history,
 )
-from pipeline.stages._registering import already_registered, benchmark, classical_errors
+from pipeline.stages._registering import (
+    classical_errors,
+    log_and_register,
+    register_once,
+    start,
+)
+
+# the inputs and outputs named by its cmd in dvc.yaml
+PATHS = "data onnx checkpoint classical metrics history figures export_report dvc_lock out"
 
 
 def test_metrics(metrics: dict) -> dict[str, float]:
@@ -53,14 +58,10 @@ def run(
     digests = {k: registry.file_digest(v) for k, v in files.items() if k != "figures"}
     scores = test_metrics(metrics)
     commit = registry.git_commit()
-    run_id, model_uri = registry.log_pipeline_run(
-        client,
+    run = dict(
         params=to_dict(params),
         history=history,
         test_metrics=scores,
-        figures=files["figures"],
-        checkpoint=files["checkpoint"],
-        onnx_path=files["onnx"],
         digests=digests,
         extra_files=extra_files,
         run_name=f"pipeline {commit[:12]}",
@@ -74,61 +75,26 @@ def run(
         "git_commit": commit,
         **{k: f"{v:.6g}" for k, v in scores.items()},
     }
-    decision = registry.register_and_gate(
-        client,
-        run_id=run_id,
-        model_uri=model_uri,
-        version_tags=tags,
-        benchmark=benchmark(test),
-        classical=classical,
-        command=registry.command_line(),
-    )
-    # what the fast variant and fine-tuning start from: production after the gate, or this
-    # version while nothing was ever promoted
-    reference = decision.version if decision.promoted else decision.production_version
-    reference = str(reference or decision.version)
-    registry.set_version_tag(client, decision.version, "reference_version", reference)
+    run_id, decision = log_and_register(client, files, run, tags, test=test, classical=classical)
     record = {"name": registry.MODEL_NAME, "run_id": run_id, **dataclasses.asdict(decision)}
-    return record | {"reference_version": reference}
+    # what the fast variant and fine-tuning start from (a declared input of theirs)
+    return record | {"reference_version": registry.reference_of(record)}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Register the model of this pipeline execution; write the registration record."""
-    parser = arguments(__doc__, "register")
-    path_arguments(
-        parser,
-        data="folder of the simulated sets",
-        onnx="ONNX model",
-        checkpoint="checkpoint, .pt",
-        classical="classical fits, .npz",
-        metrics="evaluate's metrics.json",
-        history="training history, .csv",
-        figures="evaluate's figures folder",
-        export_report="export.json",
-        dvc_lock="DVC's lock file (logged with the run)",
-        out="registration record, .json",
-    )
-    args = parser.parse_args(argv)
-    params = params_of(args)
-    client = registry.connect(create=True)
-    test = load_sets(args.data, ("test",))["test"]
+    args, params, client, test = start(__doc__, "register", PATHS, argv, create=True)
     files = {s: args.data / f"{s}.npz" for s in ("train", "val", "test")}
     files |= {"onnx": args.onnx, "checkpoint": args.checkpoint, "params": args.params}
     files["figures"] = args.figures
-    with registry.registry_lock():  # one registration at a time on this store
-        if already_registered(client, registry.file_digest(args.onnx), args.out):
-            return 0
-        record = run(
-            client,
-            params,
-            files,
-            test,
-            classical_errors(args.classical, test),
-            json.loads(args.metrics.read_text()),
-            read_history(args.history),
-            [args.dvc_lock, args.params, args.export_report],
-        )
-    write_json(args.out, record)
+    metrics = json.loads(args.metrics.read_text())
+    extra = [args.dvc_lock, args.params, args.export_report]
+    classical = classical_errors(args.classical, test)
+    history = read_history(args.history)
+    register = partial(run, client, params, files, test, classical, metrics, history, extra)
+    record = register_once(client, args.onnx, args.out, register)
+    if record is None:
+        return 0
     verdict = "promoted to production" if record["promoted"] else "stays challenger"
     print(f"{registry.MODEL_NAME} v{record['version']} {verdict}: {record['reason']}")
     return 0

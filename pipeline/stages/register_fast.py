@@ -10,27 +10,34 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from functools import partial
 from pathlib import Path
 
 from pipeline import registry
 from pipeline.config import Params
-from pipeline.files import write_json
-from pipeline.simulate import SpectrumSet, load_sets
+from pipeline.registry import FAST
+from pipeline.simulate import SpectrumSet
 from pipeline.stages._common import (
-    arguments,
-    params_of,
-    path_arguments,
     read_history,
 )
-from pipeline.stages._registering import already_registered, benchmark, recorded_version
+from pipeline.stages._registering import (
+    benchmark,
+    log_and_register,
+    recorded_version,
+    register_once,
+    start,
+)
+
+# the inputs and outputs named by its cmd in dvc.yaml
+PATHS = "data onnx checkpoint history export_report registration out"
 
 
 def run(
     client,
     params: Params,
-    reference: str,
     files: dict[str, Path],
     test: SpectrumSet,
+    reference: str,
     history: list[dict],
 ) -> dict:
     """Score the student against ``reference``; register it as ``fast`` if within the ratio.
@@ -53,16 +60,12 @@ def run(
     if not decision.promoted:
         return record
     digests = {k: registry.file_digest(files[k]) for k in ("onnx", "params")}
-    run_id, model_uri = registry.log_pipeline_run(
-        client,
+    run = dict(
         params={
             "model": {**dataclasses.asdict(params.model), **dataclasses.asdict(params.student)}
         },
         history=history,
         test_metrics={f"test_{k}": v for k, v in decision.challenger.items()},
-        figures=None,
-        checkpoint=files["checkpoint"],
-        onnx_path=files["onnx"],
         digests=digests,
         extra_files=[files["export_report"]],
         run_name=f"fast variant {registry.git_commit()[:12]}",
@@ -75,43 +78,22 @@ def run(
         "gate.decision": "registered",
         "gate.reason": decision.reason,
     }
-    record["version"] = registry.register_alias(
-        client,
-        run_id=run_id,
-        model_uri=model_uri,
-        version_tags=tags,
-        alias=registry.FAST,
-        why=f"fast gate: {decision.reason}",
-    )
+    why = f"fast gate: {decision.reason}"
+    run_id, record["version"] = log_and_register(client, files, run, tags, alias=FAST, why=why)
     record["run_id"] = run_id
     return record
 
 
 def main(argv: list[str] | None = None) -> int:
     """Register the fast variant if it passes; write its record."""
-    parser = arguments(__doc__, "register-fast")
-    path_arguments(
-        parser,
-        data="folder of the simulated sets",
-        onnx="the student's ONNX model",
-        checkpoint="the student's checkpoint, .pt",
-        history="the student's training history, .csv",
-        export_report="the student's export report, .json",
-        registration="register's record (names the reference version)",
-        out="this stage's record, .json",
-    )
-    args = parser.parse_args(argv)
-    params = params_of(args)
+    args, params, client, test = start(__doc__, "register-fast", PATHS, argv)
     reference = recorded_version(args.registration)
-    client = registry.connect()
-    test = load_sets(args.data, ("test",))["test"]
     files = {"onnx": args.onnx, "checkpoint": args.checkpoint, "params": args.params}
     files["export_report"] = args.export_report
-    with registry.registry_lock():
-        if already_registered(client, registry.file_digest(args.onnx), args.out):
-            return 0
-        record = run(client, params, reference, files, test, read_history(args.history))
-    write_json(args.out, record)
+    register = partial(run, client, params, files, test, reference, read_history(args.history))
+    record = register_once(client, args.onnx, args.out, register)
+    if record is None:
+        return 0
     if record["registered"]:
         print(f"{registry.MODEL_NAME} v{record['version']} is @fast: {record['reason']}")
     else:

@@ -12,21 +12,27 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from pipeline import registry
 from pipeline.config import Params
-from pipeline.files import write_json
-from pipeline.simulate import SpectrumSet, load_sets
+from pipeline.simulate import SpectrumSet
 from pipeline.stages._common import (
-    arguments,
-    params_of,
-    path_arguments,
     read_history,
 )
-from pipeline.stages._registering import already_registered, benchmark, classical_errors
+from pipeline.stages._registering import (
+    benchmark,
+    classical_errors,
+    log_and_register,
+    register_once,
+    start,
+)
+
+# the inputs and outputs named by its cmd in dvc.yaml
+PATHS = "data classical onnx checkpoint history report figures export_report out"
 
 
 def run(
@@ -68,14 +74,10 @@ def run(
     metrics |= {f"parent_test_{k}": v for k, v in parent_scores.items()}
     metrics["test_rmse_ratio_to_parent"] = ratio
     commit = registry.git_commit()
-    run_id, model_uri = registry.log_pipeline_run(
-        client,
+    run = dict(
         params={"finetune": dataclasses.asdict(params.finetune), "parent_version": parent},
         history=history,
         test_metrics=metrics | quality,
-        figures=files["figures"],
-        checkpoint=files["checkpoint"],
-        onnx_path=files["onnx"],
         digests=digests,
         extra_files=[files["report"], files["export_report"]],
         run_name=f"finetune of v{parent} {commit[:12]}",
@@ -89,53 +91,22 @@ def run(
         "finetune.targets": str(report["targets"]),
         "git_commit": commit,
     }
-    decision = registry.register_and_gate(
-        client,
-        run_id=run_id,
-        model_uri=model_uri,
-        version_tags=tags,
-        benchmark=benchmark(test),
-        classical=classical,
-        command=registry.command_line(),
-    )
+    run_id, decision = log_and_register(client, files, run, tags, test=test, classical=classical)
     return record | {"registered": True, "run_id": run_id, **dataclasses.asdict(decision)}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Register the fine-tuned network if it passes; write its record."""
-    parser = arguments(__doc__, "register-finetuned")
-    path_arguments(
-        parser,
-        data="folder of the simulated sets",
-        classical="classical fits, .npz",
-        onnx="the fine-tuned ONNX model",
-        checkpoint="the fine-tuned checkpoint, .pt",
-        history="fine-tuning history, .csv",
-        report="finetune's report, .json",
-        figures="finetune's figures folder",
-        export_report="the fine-tuned model's export report, .json",
-        out="this stage's record, .json",
-    )
-    args = parser.parse_args(argv)
-    params = params_of(args)
-    client = registry.connect()
+    args, params, client, test = start(__doc__, "register-finetuned", PATHS, argv)
     report = json.loads(args.report.read_text())
-    test = load_sets(args.data, ("test",))["test"]
     files = {"onnx": args.onnx, "checkpoint": args.checkpoint, "params": args.params}
     files |= {"report": args.report, "export_report": args.export_report, "figures": args.figures}
-    with registry.registry_lock():
-        if already_registered(client, registry.file_digest(args.onnx), args.out):
-            return 0
-        record = run(
-            client,
-            params,
-            report,
-            files,
-            test,
-            classical_errors(args.classical, test),
-            read_history(args.history),
-        )
-    write_json(args.out, record)
+    classical = classical_errors(args.classical, test)
+    history = read_history(args.history)
+    register = partial(run, client, params, report, files, test, classical, history)
+    record = register_once(client, args.onnx, args.out, register)
+    if record is None:
+        return 0
     if not record["registered"]:
         print(f"fine-tuned model not registered: {record['reason']}")
         return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 from pipeline.config import SimulateParams
 from pipeline.files import atomic_path
@@ -31,8 +30,7 @@ def run(params: SimulateParams, split: str) -> SpectrumSet:
 
 def main(argv: list[str] | None = None) -> int:
     """Write ``<out>/{train,val,test}.npz``."""
-    parser = arguments(__doc__, "simulate")
-    parser.add_argument("--out", type=Path, required=True, help="folder of the three sets")
+    parser = arguments(__doc__, "simulate", "out")
     args = parser.parse_args(argv)
     params = params_of(args).simulate
     for split in SPLITS:

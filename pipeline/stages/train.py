@@ -55,11 +55,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """Write the best epoch's checkpoint and the per-epoch history (CSV)."""
-    parser = arguments(__doc__, "train")
-    parser.add_argument("--data", type=Path, required=True, help="folder of the simulated sets")
-    parser.add_argument("--out", type=Path, required=True, help="checkpoint, .pt")
-    parser.add_argument("--history", type=Path, required=True, help="per-epoch history, .csv")
-    parser.add_argument("--resume", type=Path, required=True, help="resume checkpoint")
+    parser = arguments(__doc__, "train", "data out history resume")
     parser.add_argument("--student", action="store_true", help="the fast variant (student.*)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
