@@ -35,12 +35,14 @@ def _summary(module: str) -> str:
     """First docstring line of a module, read without importing it (torch is slow to load)."""
     spec = importlib.util.find_spec(module)
     tree = ast.parse(Path(spec.origin).read_text())
-    return (ast.get_docstring(tree) or "").splitlines()[0]
+    return (ast.get_docstring(tree) or "").splitlines()[0].replace("``", "")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser: ``--params`` and the command; the rest goes to the command."""
-    parser = argparse.ArgumentParser(prog="raman-baseline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="raman-baseline", description=__doc__.splitlines()[0].replace("``", "")
+    )
     parser.add_argument("--params", type=Path, default=None, help="default: params.yaml")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command, module in STAGES.items():

@@ -113,7 +113,7 @@ def test_repro_gates_the_fast_variant_against_the_registered_model(workspace):
     assert record["production_version"] == "1"
     ratio = record["variant"]["rmse"] / record["production"]["rmse"]
     assert record["registered"] == (ratio <= 1.05), record["reason"]
-    assert f"{ratio:.3f} x production v1" in record["reason"]
+    assert f"{ratio:.3f} x reference v1" in record["reason"]
 
 
 def test_nothing_to_do_when_nothing_changed(workspace):
