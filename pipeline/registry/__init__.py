@@ -67,7 +67,9 @@ from pipeline.registry.tracking import (
     file_digest,
     flatten,
     git_commit,
+    log_benchmark,
     log_pipeline_run,
+    onnx_of,
 )
 
 _artifact_root = artifact_root  # benchmarks/speed.py's name for it
@@ -98,9 +100,11 @@ __all__ = [
     "git_commit",
     "is_missing",
     "load_model",
+    "log_benchmark",
     "log_pipeline_run",
     "model_version",
     "move_alias",
+    "onnx_of",
     "pip_requirements",
     "production_version",
     "promote",
