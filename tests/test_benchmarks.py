@@ -109,22 +109,3 @@ def test_ratios_and_verdicts():
     assert "= 1.040 (<= 1.05): PASS" in text
     assert "= 1.80 (>= 2): FAIL" in text
     assert "not measured (>= 50,000): n/a" in text
-
-
-def test_train_speed_times_both_steps_and_a_whole_training_run(tiny):
-    from benchmarks import train_speed
-    from pipeline.device import pick_device, resolve_precision
-
-    rows = train_speed.step_rates(tiny, batch=16, length=128, warmup=1, steps=2, repeats=1)
-    precision = resolve_precision(pick_device(), "auto")
-    assert [label for label, _, _ in rows] == [
-        "plain fp32 eager",
-        f"project step (auto: {precision})",
-    ]
-    assert all(rate > 0 and seconds > 0 for _, rate, seconds in rows)
-    only = train_speed.step_rates(tiny, 16, 128, 1, 1, 1, variants=("project",))
-    assert [label.split()[0] for label, _, _ in only] == ["project"]
-
-    result = train_speed.full_training(tiny)
-    assert result["epochs"] == tiny.train.epochs and 1 <= result["best_epoch"] <= 2
-    assert 0 < result["test_rmse"] < 1 and 0 < result["test_mae"] <= result["test_rmse"]
