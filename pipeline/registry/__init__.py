@@ -16,8 +16,6 @@ an answer such as "no production version".
 =============  =================================================================
 """
 
-import mlflow  # noqa: F401  (benchmarks/speed.py still reaches mlflow as registry.mlflow)
-
 from pipeline.registry.aliases import (
     move_alias,
     promote,
@@ -71,8 +69,6 @@ from pipeline.registry.tracking import (
     log_pipeline_run,
     onnx_of,
 )
-
-_artifact_root = artifact_root  # benchmarks/speed.py's name for it
 
 __all__ = [
     "CHALLENGER",
