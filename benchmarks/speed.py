@@ -27,7 +27,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -122,7 +121,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the children's idle threads sleep
-    warnings.filterwarnings("ignore", ".*Add type hints", UserWarning)  # mlflow, on the pyfunc
     workspace = args.workspace.resolve()
     params_path = (args.params or workspace / "params.yaml").resolve()
     out = args.out if args.out.is_absolute() else workspace / args.out
