@@ -19,19 +19,22 @@ spectra. For reference, arPLS at the validated ``lam`` scaled by (L / simulate.l
 
 import argparse
 import dataclasses
-import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's pipeline, not an installed copy
 
-from pipeline.baselines import classical_baselines
-from pipeline.config import load_params
-from pipeline.correct import load_network
-from pipeline.metrics import mean_errors
-from pipeline.normalise import network_baselines
-from pipeline.simulate import simulate
+import numpy as np  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+from pipeline.baselines import classical_baselines  # noqa: E402
+from pipeline.config import load_params  # noqa: E402
+from pipeline.correct import chosen_log10_lam, load_network  # noqa: E402
+from pipeline.normalise import network_baselines  # noqa: E402
+from pipeline.simulate import simulate  # noqa: E402
 
 LENGTHS = (300, 512, 777, 1015, 1500, 2048, 3000, 4000)
 MODES = (("resample", "edge"), ("native", "edge"), ("native", "reflect"))
@@ -54,8 +57,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = args.model or _export(args.checkpoint, Path(tmp) / "model.onnx", grid)
         model = load_network(str(onnx_path), grid=grid)
-        log10_lam = _arpls_log10_lam(args.classical_report, params)
         settings = params.classical.arpls
+        log10_lam, _ = chosen_log10_lam("arpls", settings, args.classical_report)
         arpls = {
             "scaled": classical_baselines("arpls", log10_lam, settings, grid),
             "fixed": lambda x, y: classical_baselines("arpls", log10_lam, settings, y.shape[1])(
@@ -73,9 +76,9 @@ def main() -> None:
                     model.run, model.grid, x, sim.observed, mode, model.length_multiple, pad
                 )
                 row[f"{mode}-{pad}", "ms"] = 1e3 * (time.perf_counter() - start) / args.n
-                row[f"{mode}-{pad}"] = _errors(b, sim)
+                row[f"{mode}-{pad}"] = common.errors_of(b, sim)
             for name, fn in arpls.items():
-                row[f"arpls-{name}"] = _errors(fn(x, sim.observed), sim)
+                row[f"arpls-{name}"] = common.errors_of(fn(x, sim.observed), sim)
             rows.append(row)
             print(f"  L = {length} done", flush=True)
     _print_table(rows, args, onnx_path, log10_lam, grid)
@@ -96,17 +99,6 @@ def _export(checkpoint: Path, out: Path, grid: int) -> Path:
 
     export_onnx(load_checkpoint(checkpoint)[0], out, length=grid)
     return out
-
-
-def _arpls_log10_lam(report: Path, params) -> float:
-    if report.is_file():
-        return float(json.loads(report.read_text())["arpls"]["log10_lam"])
-    return float(np.median(params.classical.arpls.log10_lam))
-
-
-def _errors(baseline: np.ndarray, sim) -> tuple[float, float]:
-    e = mean_errors(baseline, sim.baseline, sim.observed)
-    return e["rmse"], e["mae"]
 
 
 def _print_table(rows, args, onnx_path, log10_lam, grid) -> None:

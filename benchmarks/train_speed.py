@@ -1,29 +1,32 @@
 """Training speed on this machine's device (CUDA when present, else CPU).
 
-    python benchmarks/train_speed.py [--batches 128 1024] [--full] [--params params.yaml]
+    python benchmarks/train_speed.py [--batches 128 1024] [--quick] [--full] [--json OUT]
+                                     [--params params.yaml] [--variants plain|project]
 
 Samples/s of a plain fp32 eager loop (Adam, RMSE loss, no autocast) against the project's own
 step, ``pipeline.train.train_step`` under ``step_autocast(device, train.precision)`` (``auto``:
 bf16 on a CPU with bf16 arithmetic, else fp32) and ``tuned_kernels`` (cuDNN autotuning on
 CUDA), as ``train()`` runs it, on the same model, simulated batches and number of steps,
-interleaved so both see the same machine. ``benchmarks/speed.py`` section (b)
-calls :func:`step_rates` with ``train.batch_size``.
+interleaved so both see the same machine: after ``--warmup`` steps each, the best of
+``--repeats`` rounds of ``--steps`` timed steps. This is section (b) of ``benchmarks/speed.py``,
+at ``train.batch_size`` (the default of ``--batches``) and length 512.
 
 ``--full`` also trains the ``params.yaml`` network with ``pipeline.train.train`` on the
 pipeline's own simulated sets (same sizes and seeds as the ``simulate`` stage) and prints the
 wall time and the test set's mean RMSE/MAE as the ``evaluate`` stage computes them.
 
-Only torch, numpy, scipy, yaml and tqdm are imported, so the script runs on a GPU machine that
-lacks the rest of the project's dependencies.
+Only torch, numpy, scipy, yaml and tqdm are imported (and ``benchmarks/common.py``, which
+imports numpy), so the script runs on a GPU machine that lacks the rest of the project's
+dependencies.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +34,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's pipeline, not an installed copy
 
 import torch  # noqa: E402
 
+from benchmarks import common  # noqa: E402
 from pipeline.config import Params, load_params  # noqa: E402
 from pipeline.device import (  # noqa: E402
     native_bf16,
@@ -43,8 +47,9 @@ from pipeline.model import build_model  # noqa: E402
 from pipeline.simulate import simulate  # noqa: E402
 from pipeline.train import to_tensors, train, train_step  # noqa: E402
 
-SEED = 777  # benchmark batches; the pipeline's sets use simulate.seed * 1000 + 0, 1, 2
 VARIANTS = ("plain", "project")
+FULL = {"warmup": 5, "steps": 20, "repeats": 3}
+QUICK = {"warmup": 2, "steps": 5, "repeats": 2}
 
 
 def plain_fp32_step(model, optimiser, xb, yb):
@@ -87,7 +92,7 @@ def step_rates(
     if params.train.threads:  # as train() does
         torch.set_num_threads(params.train.threads)
     device = pick_device()
-    spectra = simulate(dataclasses.replace(params.simulate, length=length), 4 * batch, SEED)
+    spectra = simulate(dataclasses.replace(params.simulate, length=length), 4 * batch, common.SEED)
     x, y = (t.to(device) for t in to_tensors(spectra.observed, spectra.baseline))
     batches = [(x[i : i + batch], y[i : i + batch]) for i in range(0, 4 * batch, batch)]
     autocast = step_autocast(device, params.train.precision)
@@ -164,14 +169,36 @@ def describe_device() -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def training_rows(
+    params: Params,
+    batch: int,
+    length: int,
+    sizes: dict[str, int],
+    variants: tuple[str, ...] = VARIANTS,
+) -> list[common.Row]:
+    """:func:`step_rates` as rows of the table; ``ratio`` is against the plain loop, if run."""
+    rates = step_rates(
+        params, batch, length, sizes["warmup"], sizes["steps"], sizes["repeats"], variants
+    )
+    device = pick_device()
+    cores = f"{torch.get_num_threads()} (torch threads)" if device.type == "cpu" else str(device)
+    note = f"{sizes['warmup']} warm-up + {sizes['steps']} timed steps, best of {sizes['repeats']}"
+    rows = [
+        common.Row("train", label, length, batch, cores, rate, s, note=note)
+        for label, rate, s in rates
+    ]
+    if "plain" in variants:
+        for r in rows:
+            r.ratio = r.rate / rows[0].rate
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = common.parser_for(__doc__, FULL, QUICK)
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--batches", type=int, nargs="*", help="default: train.batch_size")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=VARIANTS)
     parser.add_argument("--length", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="train.precision")
     parser.add_argument("--full", action="store_true", help="also a whole training run")
     args = parser.parse_args(argv)
@@ -180,22 +207,13 @@ def main(argv: list[str] | None = None) -> None:
         params = dataclasses.replace(
             params, train=dataclasses.replace(params.train, precision=args.precision)
         )
-    print(describe_device())
+    say = common.Printout()
+    say(describe_device())
+    sizes = common.chosen_sizes(args, FULL, QUICK)
+    rows = []
     for batch in [params.train.batch_size] if args.batches is None else args.batches:
-        rows = step_rates(
-            params,
-            batch,
-            args.length,
-            steps=args.steps,
-            repeats=args.repeats,
-            variants=tuple(args.variants),
-        )
-        for label, rate, seconds in rows:
-            ratio = f"  x{rate / rows[0][1]:.2f}" if len(rows) > 1 else ""
-            print(
-                f"batch {batch:5d}  L {args.length}  {label:32s} {rate:10,.0f} samples/s "
-                f"({seconds:.2f} s for {args.steps} steps){ratio}"
-            )
+        rows += training_rows(params, batch, args.length, sizes, tuple(args.variants))
+    common.finish(say, rows, args.json)
     if args.full:
         result = full_training(params)
         precision = resolve_precision(pick_device(), params.train.precision)

@@ -16,8 +16,6 @@ an answer such as "no production version".
 =============  =================================================================
 """
 
-import mlflow  # noqa: F401  (benchmarks/speed.py still reaches mlflow as registry.mlflow)
-
 from pipeline.registry.aliases import (
     move_alias,
     promote,
@@ -67,10 +65,10 @@ from pipeline.registry.tracking import (
     file_digest,
     flatten,
     git_commit,
+    log_benchmark,
     log_pipeline_run,
+    onnx_of,
 )
-
-_artifact_root = artifact_root  # benchmarks/speed.py's name for it
 
 __all__ = [
     "CHALLENGER",
@@ -98,9 +96,11 @@ __all__ = [
     "git_commit",
     "is_missing",
     "load_model",
+    "log_benchmark",
     "log_pipeline_run",
     "model_version",
     "move_alias",
+    "onnx_of",
     "pip_requirements",
     "production_version",
     "promote",

@@ -230,20 +230,24 @@ def artifact_root(uri: str | None = None) -> str | None:
     return None  # a tracking server decides
 
 
-def experiment_id(client) -> str:
-    """The project's experiment, with its artifacts under ``mlruns/`` beside ``mlflow.db``."""
-    with store_errors(client, f"finding the experiment {EXPERIMENT}"):
-        found = client.get_experiment_by_name(EXPERIMENT)
+def experiment_id(client, name: str = EXPERIMENT) -> str:
+    """The id of the experiment ``name``, created when missing (artifacts in ``mlruns/``).
+
+    ``name`` is the project's experiment by default; the benchmarks log to their own. A new
+    experiment keeps its artifacts under ``mlruns/`` beside ``mlflow.db`` (:func:`artifact_root`).
+    """
+    with store_errors(client, f"finding the experiment {name}"):
+        found = client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
         try:
             return client.create_experiment(
-                EXPERIMENT, artifact_location=artifact_root(client.tracking_uri)
+                name, artifact_location=artifact_root(client.tracking_uri)
             )
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-            return client.get_experiment_by_name(EXPERIMENT).experiment_id  # made meanwhile
+            return client.get_experiment_by_name(name).experiment_id  # made meanwhile
 
 
 # ---------------------------------------------------------------------------- lookups

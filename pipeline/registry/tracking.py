@@ -2,7 +2,9 @@
 
 A run holds the params, per-epoch metrics, test metrics, figures, data digests, the git commit,
 the environment, the checkpoint (under ``checkpoint/``, which fine-tuning downloads again with
-:func:`checkpoint_of`) and the pyfunc model with its ONNX file.
+:func:`checkpoint_of`) and the pyfunc model with its ONNX file. The benchmarks log their table
+as a run of its own experiment (:func:`log_benchmark`) and count a registered network's
+operations on its ONNX file (:func:`onnx_of`).
 """
 
 from __future__ import annotations
@@ -185,3 +187,63 @@ def checkpoint_of(client, version: str, dest: Path) -> tuple[str, Path]:
     if not found:
         raise RegistryError(f"{MODEL_NAME} v{version}'s run {run_id} holds no checkpoint/*.pt")
     return run_id, found[0]
+
+
+# -------------------------------------------------------------------------- benchmarks
+
+
+def log_benchmark(
+    client,
+    *,
+    experiment: str,
+    run_name: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    artifacts: list[Path],
+    tags: dict[str, str] | None = None,
+) -> str:
+    """Record one benchmark run (``benchmarks/speed.py``) in ``experiment``; return its run id.
+
+    Parameters
+    ----------
+    experiment
+        The experiment's name (``raman-benchmarks``), created when missing.
+    params, metrics
+        Logged as they are: every figure of the table a metric.
+    artifacts
+        Files logged at the run's root (the table's CSV and its printout).
+    tags
+        Set besides the environment's versions (``env.*``, :func:`environment`).
+
+    Raises
+    ------
+    RegistryError
+        The store failed, or a file could not be logged; the message names the store.
+    """
+    experiment_ = experiment_id(client, experiment)
+    with (
+        store_errors(client, f"logging the benchmark run {run_name!r}"),
+        mlflow.start_run(experiment_id=experiment_, run_name=run_name) as run,
+    ):
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        mlflow.set_tags({**{f"env.{k}": v for k, v in environment().items()}, **(tags or {})})
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+    return run.info.run_id
+
+
+def onnx_of(client, uri: str, dest: Path) -> Path:
+    """The ONNX file of the model at ``uri`` (``models:/resunet1d@fast``), downloaded into ``dest``.
+
+    Raises
+    ------
+    RegistryError
+        No such model, no ``.onnx`` file in it, or the store failed.
+    """
+    with store_errors(client, f"downloading {uri}"):
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest))
+    found = sorted(Path(local).rglob("*.onnx"))
+    if not found:
+        raise RegistryError(f"{uri} holds no .onnx file")
+    return found[0]
