@@ -143,7 +143,7 @@ def train_step(
     """One optimisation step on a batch; return its RMSE loss (detached).
 
     The forward pass runs under ``autocast`` (:func:`step_autocast`: bf16 with fp32 master
-    weights, or off), the RMSE in fp32. ``benchmarks/speed.py`` times this very function.
+    weights, or off), the RMSE in fp32. ``benchmarks/train_speed.py`` times this very function.
     """
     with autocast:
         pred = model(xb)
