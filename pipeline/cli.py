@@ -103,12 +103,13 @@ def cmd_correct(argv: list[str]) -> int:
 
 def cmd_promote(argv: list[str]) -> int:
     """Give a registered version the production alias, by hand, with a reason."""
-    from pipeline import registry
-
     parser = argparse.ArgumentParser(prog="raman-baseline promote", description=cmd_promote.__doc__)
     parser.add_argument("--version", type=int, required=True)
     parser.add_argument("--reason", required=True)
-    args, _ = parser.parse_known_args(argv)
+    parser.add_argument("--params", type=Path, help=argparse.SUPPRESS)  # not read
+    args = parser.parse_args(argv)
+    from pipeline import registry  # mlflow: slow to import, so after the arguments
+
     client = registry.connect()
     with registry.registry_lock():
         registry.promote(client, str(args.version), args.reason, registry.command_line())
@@ -118,13 +119,14 @@ def cmd_promote(argv: list[str]) -> int:
 
 def cmd_rollback(argv: list[str]) -> int:
     """Move production back to the version that held it before."""
-    from pipeline import registry
-
     parser = argparse.ArgumentParser(
         prog="raman-baseline rollback", description=cmd_rollback.__doc__
     )
     parser.add_argument("--reason", default="rollback")
-    args, _ = parser.parse_known_args(argv)
+    parser.add_argument("--params", type=Path, help=argparse.SUPPRESS)  # not read
+    args = parser.parse_args(argv)
+    from pipeline import registry  # mlflow: slow to import, so after the arguments
+
     client = registry.connect()
     with registry.registry_lock():
         old, new = registry.rollback(client, args.reason, registry.command_line())
