@@ -62,7 +62,8 @@ PIPELINE = [
     "export_finetuned",
     "register_finetuned",
 ]
-# what a new `train.epochs` reruns: training and everything downstream of the registration
+# an override of the tiny config's epochs, and what it reruns: training and everything after it
+EPOCHS = TINY["train"]["epochs"] + 1
 AFTER_TRAIN_EPOCHS = [
     "train",
     "evaluate",
@@ -501,7 +502,9 @@ def test_overrides_reach_dvc_and_mlflow_and_params_yaml_is_left_as_committed(
     before = {n: (workspace / n).read_bytes() for n in ("params.yaml", "dvc.lock")}
     registration_before = (workspace / "reports/registration.json").read_bytes()
 
-    state, flow_run_id = _run_flow(workspace=str(workspace), overrides={"train": {"epochs": 2}})
+    state, flow_run_id = _run_flow(
+        workspace=str(workspace), overrides={"train": {"epochs": EPOCHS}}
+    )
 
     assert state.is_completed(), state.message
     result = state.result()
@@ -510,7 +513,7 @@ def test_overrides_reach_dvc_and_mlflow_and_params_yaml_is_left_as_committed(
     # MLflow: the run logged the overridden value; the new version is that run's model
     client = _mlflow(workspace)
     run = client.get_run(result["run_id"])
-    assert run.data.params["train.epochs"] == "2"
+    assert run.data.params["train.epochs"] == str(EPOCHS)
     assert run.data.params["train.batch_size"] == str(TINY["train"]["batch_size"])
     assert client.get_model_version("resunet1d", result["version"]).run_id == result["run_id"]
     # DVC: the experiment holds the overridden params and the run's registration record
@@ -522,11 +525,11 @@ def test_overrides_reach_dvc_and_mlflow_and_params_yaml_is_left_as_committed(
         for exp in exp["revs"]
     }
     data = exps[result["experiment"]]
-    assert data["params"]["params.yaml"]["data"]["train"]["epochs"] == 2
+    assert data["params"]["params.yaml"]["data"]["train"]["epochs"] == EPOCHS
     saved = subprocess.run(
         ["git", "show", f"{data['rev']}:dvc.lock"], cwd=workspace, capture_output=True, text=True
     ).stdout
-    assert "epochs: 2" in saved
+    assert f"epochs: {EPOCHS}" in saved
     # the workspace is as it was: committed params.yaml, its dvc.lock and outputs
     for name, content in before.items():
         assert (workspace / name).read_bytes() == content, name
@@ -547,7 +550,7 @@ def test_repeated_overrides_come_from_the_run_cache_and_register_nothing(
 ):
     store = _mlflow(workspace)
     versions = len(store.search_model_versions("name='resunet1d'"))
-    state, flow_run_id = _run_flow(workspace=str(workspace), overrides={"train.epochs": 2})
+    state, flow_run_id = _run_flow(workspace=str(workspace), overrides={"train.epochs": EPOCHS})
     assert state.is_completed(), state.message
     result = state.result()
     assert result["stages"] == {
