@@ -1,21 +1,21 @@
-# Sourced by the scripts: the project's virtual environment, offline and quiet.
-# Creates .venv/ at the repo root and installs the project when missing or out of date.
-set -euo pipefail
+# Sourced by the scripts and by users (`source scripts/env.sh`): the project's virtual
+# environment, offline and quiet. Creates .venv/ at the repo root and installs the project when
+# missing or out of date. It sets no shell options and does not change directory, so sourcing
+# it leaves an interactive shell as it was (the scripts set -euo pipefail themselves).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
 
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+stamp="$ROOT/.venv/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setting up .venv (once; a few minutes) ..."
-  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  if ! .venv/bin/python -m pip install -e '.[dev]' >.venv/install.log 2>&1; then
-    tail -n 40 .venv/install.log
+  [ -x "$ROOT/.venv/bin/python" ] || "$PYTHON" -m venv "$ROOT/.venv" || return 1
+  if ! (cd "$ROOT" && .venv/bin/python -m pip install -e '.[dev]' >.venv/install.log 2>&1); then
+    tail -n 40 "$ROOT/.venv/install.log"
     echo "pip install failed: see .venv/install.log" >&2
-    exit 1
+    return 1
   fi
-  rm -f .venv/.installed-*
+  rm -f "$ROOT"/.venv/.installed-*
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
@@ -31,6 +31,6 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=120
 export OMP_WAIT_POLICY=PASSIVE
 
 # DVC needs a git repository (a tarball of the sources has none)
-if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  git init --quiet
+if ! git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git -C "$ROOT" init --quiet
 fi

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up .venv if needed, then run the whole pipeline on the default params.yaml.
-source "$(dirname "$0")/env.sh"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
 start=$(date +%s)
 dvc repro "$@"
 dvc metrics show

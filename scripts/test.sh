@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up .venv if needed, then lint and run the test suite.
-source "$(dirname "$0")/env.sh"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
 ruff check .
 ruff format --check .
 pytest "$@"
