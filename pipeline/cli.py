@@ -15,6 +15,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+# how long promote and rollback wait for a registration that holds the store's lock
+LOCK_WAIT_S = 60.0
 # command -> module of pipeline.stages (dvc.yaml's stage names, with dashes)
 STAGES = {
     "simulate": "simulate",
@@ -46,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--params", type=Path, default=None, help="default: params.yaml")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command, module in STAGES.items():
-        sub.add_parser(command, help=_summary(f"pipeline.stages.{module}"), add_help=False)
+        aliases = [module] if module != command else []  # register_fast as dvc.yaml names it
+        help_ = _summary(f"pipeline.stages.{module}")
+        sub.add_parser(command, aliases=aliases, help=help_, add_help=False)
     for command in USER:
         sub.add_parser(command, help=globals()[f"cmd_{command}"].__doc__, add_help=False)
     return parser
@@ -111,7 +115,7 @@ def cmd_promote(argv: list[str]) -> int:
     from pipeline import registry  # mlflow: slow to import, so after the arguments
 
     client = registry.connect()
-    with registry.registry_lock():
+    with registry.registry_lock(timeout=LOCK_WAIT_S):
         registry.promote(client, str(args.version), args.reason, registry.command_line())
     print(f"{registry.MODEL_NAME} v{args.version} is production: {args.reason}")
     return 0
@@ -128,7 +132,7 @@ def cmd_rollback(argv: list[str]) -> int:
     from pipeline import registry  # mlflow: slow to import, so after the arguments
 
     client = registry.connect()
-    with registry.registry_lock():
+    with registry.registry_lock(timeout=LOCK_WAIT_S):
         old, new = registry.rollback(client, args.reason, registry.command_line())
     print(f"{registry.MODEL_NAME} production rolled back from v{old} to v{new}")
     return 0
@@ -143,17 +147,22 @@ def main(argv: list[str] | None = None) -> int:
     top, rest = build_parser().parse_known_args(argv)
     if top.params is not None:
         rest = ["--params", str(top.params), *rest]
+    given = argparse.ArgumentParser(add_help=False)
+    given.add_argument("--params", action="append", default=[])
+    params = given.parse_known_args(rest)[0].params[-1:] or ["params.yaml"]  # the last wins
+    command = top.command.replace("_", "-")
     try:
-        if top.command in STAGES:
-            return importlib.import_module(f"pipeline.stages.{STAGES[top.command]}").main(rest)
-        return globals()[f"cmd_{top.command}"](rest)
+        if command in STAGES:
+            return importlib.import_module(f"pipeline.stages.{STAGES[command]}").main(rest)
+        return globals()[f"cmd_{command}"](rest)
     except ConfigError as exc:
-        print(f"raman-baseline: invalid {top.params or 'params.yaml'}: {exc}", file=sys.stderr)
+        print(f"raman-baseline: invalid {params[0]}: {exc}", file=sys.stderr)
         return 2
     except (Exception, KeyboardInterrupt) as exc:
-        if not (is_ours(exc) or isinstance(exc, KeyboardInterrupt)):
+        # ours and the system's (a missing or unreadable file) are the user's to act on
+        if not (is_ours(exc) or isinstance(exc, OSError | KeyboardInterrupt)):
             raise  # a bug: its traceback is what a developer needs
-        return fail(top.command, exc)
+        return fail(command, exc)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def test_params_may_come_before_or_after_the_command(tmp_path, capsys, where):
     args = ["simulate", "--out", str(tmp_path / "sim")]
     argv = ["--params", str(bad), *args] if where == "before" else [*args, "--params", str(bad)]
     assert main(argv) == 2
-    assert "simulate.n_test: expected a value >= 1" in capsys.readouterr().err
+    assert f"invalid {bad}: simulate.n_test: expected a value >= 1" in capsys.readouterr().err
     assert not (tmp_path / "sim").exists()
 
 
@@ -43,3 +43,38 @@ def test_unknown_arguments_are_refused_not_ignored(command, capsys):
         main([command, *extra, "--bogus"])
     assert exc.value.code == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_dvc_yaml_stage_names_are_commands_too(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["register_fast", "--help"])
+    assert exc.value.code == 0
+    assert "raman-baseline register-fast" in capsys.readouterr().out
+
+
+def test_a_missing_input_file_is_one_line_not_a_traceback(tmp_path, capsys):
+    args = ["--model", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "m.onnx")]
+    code = main(["export", *args, "--report", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "raman-baseline export: FileNotFoundError: [Errno 2] No such file or directory: 'nope.pt'"
+    ]
+
+
+def test_promote_waits_for_a_held_registry_lock_then_says_so(tmp_path, monkeypatch, capsys):
+    import fcntl
+
+    from pipeline import cli, registry
+
+    store = tmp_path / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    registry.connect(create=True)
+    monkeypatch.setattr(cli, "LOCK_WAIT_S", 0.5)
+    with (tmp_path / "mlflow.db.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a registration in progress elsewhere
+        code = main(["promote", "--version", "1", "--reason", "by hand"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("raman-baseline promote: ") and "mlflow.db.lock" in last, err
