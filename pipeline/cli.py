@@ -76,7 +76,9 @@ def cmd_correct(argv: list[str]) -> int:
         default=LENGTH_MODES[0],
         help="resample onto the training grid and back, or run at the native length (padded)",
     )
-    parser.add_argument("--classical-report", type=Path, default=Path("reports/classical.json"))
+    parser.add_argument(
+        "--classical-report", type=Path, help="default: reports/classical.json if it exists"
+    )
     parser.add_argument("--no-plots", action="store_true", help="CSV only, no PNG")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -89,7 +91,10 @@ def cmd_correct(argv: list[str]) -> int:
         how = f"ResUNet-1D from {args.model}, length mode {args.length_mode}"
     else:
         settings = getattr(p.classical, args.method)
-        log10_lam, source = correct.chosen_log10_lam(args.method, settings, args.classical_report)
+        report = args.classical_report or Path("reports/classical.json")
+        if args.classical_report and not report.is_file():
+            raise correct.CorrectionError(f"--classical-report {report}: no such file")
+        log10_lam, source = correct.chosen_log10_lam(args.method, settings, report)
         estimate = classical_baselines(args.method, log10_lam, settings, grid)
         how = f"{args.method}, log10(lam) = {log10_lam:g} at {grid} points ({source}),"
         how += f" scaled by (points / {grid})^4"

@@ -64,6 +64,11 @@ def load_network(spec: str, grid: int) -> OnnxBaseline:
             return OnnxBaseline(path, grid=grid)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelLoadError(f"{path} is not a loadable ONNX model: {one_line(exc)}") from exc
+    if not spec.startswith(("models:/", "runs:/")):
+        raise ModelLoadError(
+            f"--model {spec}: expected a models:/ URI (models:/resunet1d@production) or a path "
+            "ending in .onnx (export a checkpoint with raman-baseline export)"
+        )
     from pipeline import registry
 
     registry.connect()

@@ -297,3 +297,22 @@ def test_production_model_from_a_real_store(tmp_path, monkeypatch, onnx_model, n
     assert status == 0
     table = read_csv(tmp_path / "out" / "s.csv")
     assert np.allclose(table[:, 2], network.baselines(x, y)[0], rtol=1e-8)
+
+
+def test_a_model_that_is_neither_a_uri_nor_onnx_is_named(tmp_path):
+    path = write_two_columns(tmp_path / "s.csv", *spectrum(300))
+    status, message = run_correct(path, "-o", tmp_path / "out", "--model", "models/resunet.pt")
+    assert status == 1
+    assert message.startswith("raman-baseline correct: --model models/resunet.pt: expected a")
+
+
+def test_a_classical_report_named_but_missing_is_an_error(tmp_path):
+    path = write_two_columns(tmp_path / "s.csv", *spectrum(300))
+    missing = tmp_path / "nope.json"
+    args = ["-o", tmp_path / "out", "--method", "arpls", "--classical-report", missing]
+    status, message = run_correct(path, *args)
+    assert (
+        status == 1
+        and message == f"raman-baseline correct: --classical-report {missing}: no such file"
+    )
+    assert not (tmp_path / "out").exists()
