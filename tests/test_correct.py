@@ -231,17 +231,10 @@ def test_classical_methods_use_the_validated_lam_scaled_to_the_length(tmp_path, 
     assert np.allclose(table[:, 2], fit[0], rtol=1e-8, atol=1e-6)
 
 
-def test_classical_default_lam_without_a_report(tmp_path, params, capsys):
+def test_classical_default_lam_without_a_report(tmp_path, params, capsys, monkeypatch):
     path = write_two_columns(tmp_path / "s.csv", *spectrum(300))
-    status, _ = run_correct(
-        path,
-        "-o",
-        tmp_path / "out",
-        "--method",
-        "arpls",
-        "--classical-report",
-        tmp_path / "none.json",
-    )
+    monkeypatch.chdir(tmp_path)  # no reports/classical.json here
+    status, _ = run_correct(path, "-o", tmp_path / "out", "--method", "arpls")
     assert status == 0
     middle = float(np.median(params.classical.arpls.log10_lam))
     assert (
