@@ -175,6 +175,25 @@ def plot_correction(
     draw_correction(path, x, y, {"baseline": baseline}, title, spectra.calibrated)
 
 
+def check_outdir(paths: Sequence[Path], outdir: Path) -> None:
+    """Refuse an ``outdir`` that is a file, or that holds an input: outputs never touch inputs.
+
+    Raises
+    ------
+    CorrectionError
+        Naming the output folder and the first input inside it.
+    """
+    out = Path(outdir).resolve()
+    if out.exists() and not out.is_dir():
+        raise CorrectionError(f"-o {outdir}: a file, not a folder")
+    inside = [p for p in paths if Path(p).resolve().is_relative_to(out)]
+    if inside:
+        raise CorrectionError(
+            f"-o {outdir} holds the input {inside[0]}: its outputs could be written over it; "
+            "choose another output folder"
+        )
+
+
 def correct_files(
     paths: Sequence[str | Path],
     estimate: BaselineFn,
@@ -183,10 +202,18 @@ def correct_files(
     min_points: int = MIN_POINTS,
     progress: bool = True,
 ) -> Report:
-    """Correct every file; a bad file is recorded in the report and the others go on."""
+    """Correct every file; a bad file is recorded in the report and the others go on.
+
+    Raises
+    ------
+    CorrectionError
+        Before any work: ``outdir`` is an existing file, or holds one of the inputs (its
+        outputs could be written over it).
+    """
     from tqdm import tqdm
 
     paths = list(dict.fromkeys(Path(p) for p in paths))  # each file once, in order
+    check_outdir(paths, outdir)
     report = Report()
     for path, stem in tqdm(
         list(zip(paths, output_stems(paths, outdir), strict=True)),

@@ -309,3 +309,21 @@ def test_a_classical_report_named_but_missing_is_an_error(tmp_path):
         and message == f"raman-baseline correct: --classical-report {missing}: no such file"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_an_outdir_holding_an_input_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    inside = write_two_columns(out / "scan.csv", *spectrum(300))
+    before = inside.read_bytes()
+    status, message = run_correct(inside, "-o", out, "--method", "arpls")
+    assert status == 1 and "holds the input" in message and str(inside) in message
+    assert inside.read_bytes() == before and sorted(out.iterdir()) == [inside]
+
+
+def test_an_outdir_that_is_a_file_is_refused_before_any_work(tmp_path):
+    path = write_two_columns(tmp_path / "scan.csv", *spectrum(300))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    status, message = run_correct(path, "-o", afile, "--method", "arpls")
+    assert status == 1 and message == f"raman-baseline correct: -o {afile}: a file, not a folder"
