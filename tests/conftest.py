@@ -128,6 +128,29 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def log_onnx_run(client, onnx_path: Path, grid: int = 512, run_name: str = "test", **run):
+    """An MLflow run whose model is ``onnx_path``; nothing else logged unless ``run`` says.
+
+    Returns ``(run_id, model_uri)`` (:func:`pipeline.registry.log_pipeline_run`).
+    """
+    from pipeline import registry
+
+    bare = {"params": {}, "history": [], "test_metrics": {}, "figures": None, "digests": {}}
+    args = bare | {"checkpoint": onnx_path, "onnx_path": onnx_path, "extra_files": []} | run
+    return registry.log_pipeline_run(client, run_name=run_name, grid=grid, **args)
+
+
+def register_production(client, onnx_path: Path, grid: int = 512, run_name: str = "test") -> str:
+    """Register ``onnx_path`` as a new ``resunet1d`` version holding ``production``, no gate."""
+    from pipeline import registry
+
+    run_id, uri = log_onnx_run(client, onnx_path, grid, run_name)
+    client.create_registered_model(registry.MODEL_NAME)
+    version = client.create_model_version(registry.MODEL_NAME, uri, run_id=run_id).version
+    client.set_registered_model_alias(registry.MODEL_NAME, registry.PRODUCTION, version)
+    return str(version)
+
+
 @pytest.fixture(scope="session")
 def params():
     """The committed params.yaml."""

@@ -8,6 +8,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from benchmarks import common, inference_speed
 
+from .conftest import register_production
+
 
 def _tiny_onnx() -> onnx.ModelProto:
     # (batch, 2, L) -> Conv k3 pad 1 -> (batch, 4, L) -> ConvTranspose k4 s2 p1 -> (batch, 3, 2L)
@@ -75,22 +77,7 @@ def test_registered_networks_are_found_loaded_and_counted(tmp_path, monkeypatch)
     export_onnx(ResUNet1D(channels=(4, 6, 8, 10, 12, 14)), onnx_path, length=128)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = registry.connect(create=True)
-    run_id, uri = registry.log_pipeline_run(
-        client,
-        params={},
-        history=[],
-        test_metrics={},
-        figures=None,
-        checkpoint=onnx_path,
-        onnx_path=onnx_path,
-        digests={},
-        extra_files=[],
-        run_name="benchmark test",
-        grid=128,
-    )
-    client.create_registered_model(registry.MODEL_NAME)
-    mv = client.create_model_version(registry.MODEL_NAME, uri, run_id=run_id)
-    client.set_registered_model_alias(registry.MODEL_NAME, registry.PRODUCTION, mv.version)
+    register_production(client, onnx_path, 128, "benchmark test")
 
     say = common.Printout()
     specs = inference_speed.network_specs([onnx_path], True, say)

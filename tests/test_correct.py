@@ -18,7 +18,7 @@ from pipeline.model import ResUNet1D
 from pipeline.normalise import LENGTH_MODES
 from pipeline.spectra_io import read_spectra
 
-from .conftest import EXPECTED, REAL, ROOT, needs_real, real_files
+from .conftest import EXPECTED, REAL, ROOT, needs_real, real_files, register_production
 
 PARAMS = str(ROOT / "params.yaml")
 
@@ -268,21 +268,7 @@ def test_production_model_from_a_real_store(tmp_path, monkeypatch, onnx_model, n
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = registry.connect(create=True)
-    run_id, uri = registry.log_pipeline_run(
-        client,
-        params={},
-        history=[],
-        test_metrics={},
-        figures=tmp_path / "no-figures",
-        checkpoint=onnx_model,
-        onnx_path=onnx_model,
-        digests={},
-        extra_files=[],
-        run_name="correct test",
-    )
-    client.create_registered_model(registry.MODEL_NAME)
-    mv = client.create_model_version(registry.MODEL_NAME, uri, run_id=run_id)
-    client.set_registered_model_alias(registry.MODEL_NAME, registry.PRODUCTION, mv.version)
+    register_production(client, onnx_model, run_name="correct test")
 
     x, y = spectrum(600)
     path = write_two_columns(tmp_path / "s.csv", x, y)

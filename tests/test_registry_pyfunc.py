@@ -22,7 +22,7 @@ from pipeline.inference import OnnxBaseline
 from pipeline.model import ResUNet1D
 from pipeline.registry import pyfunc
 
-from .conftest import ROOT
+from .conftest import ROOT, log_onnx_run
 
 LENGTH = 128
 
@@ -137,19 +137,7 @@ def server(onnx_model, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("MLFLOW_TRACKING_URI", uri)
     client = registry.connect(uri, create=True)
-    _, model_uri = registry.log_pipeline_run(
-        client,
-        params={},
-        history=[],
-        test_metrics={},
-        figures=None,
-        checkpoint=onnx_model,
-        onnx_path=onnx_model,
-        digests={},
-        extra_files=[],
-        run_name="serving test",
-        grid=LENGTH,
-    )
+    _, model_uri = log_onnx_run(client, onnx_model, LENGTH, "serving test")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
