@@ -17,9 +17,14 @@ is reported in one line (:func:`pipeline.errors.one_line`) and the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,12 +181,13 @@ def plot_correction(
 
 
 def check_outdir(paths: Sequence[Path], outdir: Path) -> None:
-    """Refuse an ``outdir`` that is a file, or that holds an input: outputs never touch inputs.
+    """Make sure ``outdir`` can take the outputs before any work; outputs never touch inputs.
 
     Raises
     ------
     CorrectionError
-        Naming the output folder and the first input inside it.
+        ``outdir`` is a file, holds one of the inputs (named), or cannot be created or
+        written to.
     """
     out = Path(outdir).resolve()
     if out.exists() and not out.is_dir():
@@ -192,6 +198,43 @@ def check_outdir(paths: Sequence[Path], outdir: Path) -> None:
             f"-o {outdir} holds the input {inside[0]}: its outputs could be written over it; "
             "choose another output folder"
         )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise CorrectionError(f"-o {outdir}: cannot write there ({one_line(exc)})") from exc
+
+
+def _inside(stem: Path, outdir: Path) -> None:
+    """Refuse an output whose folder leads out of ``outdir`` (a symbolic link inside it)."""
+    if not stem.parent.resolve().is_relative_to(Path(outdir).resolve()):
+        raise CorrectionError(
+            f"{stem.parent} leads out of the output folder {outdir} (a symbolic link): not followed"
+        )
+
+
+@contextlib.contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C: the file being written loses all its outputs.
+
+    The handler raises :class:`SystemExit` (status 143) in the main thread, so
+    :func:`write_outputs` removes what it wrote for the current input; elsewhere (a thread)
+    nothing is installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        print("raman-baseline correct: terminated (SIGTERM)", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def correct_files(
@@ -207,26 +250,43 @@ def correct_files(
     Raises
     ------
     CorrectionError
-        Before any work: ``outdir`` is an existing file, or holds one of the inputs (its
-        outputs could be written over it).
+        Before any work: ``outdir`` is an existing file, holds one of the inputs (its outputs
+        could be written over it), or cannot be written to.
+    SystemExit
+        Status 143 on SIGTERM, once the outputs of the file being written are removed.
     """
     from tqdm import tqdm
 
     paths = list(dict.fromkeys(Path(p) for p in paths))  # each file once, in order
     check_outdir(paths, outdir)
     report = Report()
-    for path, stem in tqdm(
-        list(zip(paths, output_stems(paths, outdir), strict=True)),
-        desc="correct",
-        unit="file",
-        disable=not progress,
-    ):
-        try:
-            spectra = read_spectra(path, min_points)
-            baseline = correct_spectra(spectra, estimate)
-            report.written += write_outputs(spectra, baseline, stem, plots)
-            report.spectra += len(spectra)
-        except Exception as exc:  # one bad file must not stop the batch
-            named = isinstance(exc, SpectrumError)  # its message names the file already
-            report.failed.append((path, one_line(exc) if named else f"{path}: {one_line(exc)}"))
+    with _terminate_cleanly():
+        for path, stem in tqdm(
+            list(zip(paths, output_stems(paths, outdir), strict=True)),
+            desc="correct",
+            unit="file",
+            disable=not progress,
+        ):
+            _correct_one(path, stem, estimate, outdir, plots, min_points, report)
     return report
+
+
+def _correct_one(
+    path: Path,
+    stem: Path,
+    estimate: BaselineFn,
+    outdir: Path,
+    plots: bool,
+    min_points: int,
+    report: Report,
+) -> None:
+    """Correct one file into ``report``; a failure is recorded there, not raised."""
+    try:
+        _inside(stem, outdir)
+        spectra = read_spectra(path, min_points)
+        baseline = correct_spectra(spectra, estimate)
+        report.written += write_outputs(spectra, baseline, stem, plots)
+        report.spectra += len(spectra)
+    except Exception as exc:  # one bad file must not stop the batch
+        named = isinstance(exc, SpectrumError | CorrectionError)  # names the file already
+        report.failed.append((path, one_line(exc) if named else f"{path}: {one_line(exc)}"))

@@ -313,3 +313,51 @@ def test_an_outdir_that_is_a_file_is_refused_before_any_work(tmp_path):
     afile.write_text("x")
     status, message = run_correct(path, "-o", afile, "--method", "arpls")
     assert status == 1 and message == f"raman-baseline correct: -o {afile}: a file, not a folder"
+
+
+def test_sigterm_half_way_through_a_map_leaves_none_of_its_outputs(
+    tmp_path, onnx_model, monkeypatch
+):
+    import os
+    import signal
+
+    calls = []
+    real_plot = correct.plot_correction
+
+    def plot_then_terminated(path, *args):
+        calls.append(path)
+        if len(calls) == 3:  # the second point of the map, after the first file
+            os.kill(os.getpid(), signal.SIGTERM)
+        real_plot(path, *args)
+
+    monkeypatch.setattr(correct, "plot_correction", plot_then_terminated)
+    good = write_two_columns(tmp_path / "a_good.csv", *spectrum(400))
+    wire = write_wire_map(tmp_path / "map.txt")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        run_correct(good, wire, "-o", out, "--model", onnx_model)
+    assert exc.value.code == 143
+    assert sorted(p.name for p in out.iterdir()) == ["a_good.csv", "a_good.png"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back as it was
+
+
+def test_a_symlink_inside_the_outdir_is_not_followed_out_of_it(tmp_path):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "in" / "other").mkdir()
+    x = write_two_columns(tmp_path / "in" / "sub" / "x.csv", *spectrum(300))
+    y = write_two_columns(tmp_path / "in" / "other" / "y.csv", *spectrum(300))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(elsewhere)
+    status, _ = run_correct(x, y, "-o", out, "--method", "arpls", "--no-plots")
+    assert status == 1
+    assert list(elsewhere.iterdir()) == []  # nothing written through the link
+    assert (out / "other" / "y.csv").is_file()
+
+
+def test_an_outdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
+    path = write_two_columns(tmp_path / "scan.csv", *spectrum(300))
+    status, message = run_correct(path, "-o", "/proc/raman-baseline-out", "--method", "arpls")
+    assert status == 1 and "-o /proc/raman-baseline-out: cannot write there" in message
