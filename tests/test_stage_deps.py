@@ -106,12 +106,12 @@ def test_every_stage_lists_exactly_the_code_it_runs(stages):
     assert disagreements(stages) == {}
 
 
-def test_every_stage_has_its_own_module(stages):
-    modules = {stage_module(s["cmd"]) for s in stages.values()}
-    for module in modules:
-        assert module_file(module) is not None, module
+def test_every_stage_has_its_own_module_named_after_it(stages):
+    for name, stage in stages.items():
+        assert stage_module(stage["cmd"]) == f"{PACKAGE}.stages.{name}", name
+        assert module_file(f"{PACKAGE}.stages.{name}") is not None, name
     files = {p.stem for p in (ROOT / PACKAGE / "stages").glob("*.py")}
-    assert {m.rsplit(".", 1)[1] for m in modules} == {f for f in files if not f.startswith("_")}
+    assert set(stages) == {f for f in files if not f.startswith("_")}
 
 
 def test_a_removed_dep_is_found(stages):

@@ -1,0 +1,15 @@
+"""Stage ``export_fast``: the fast variant's checkpoint to ONNX, as ``export`` does.
+
+The same export and parity check as :mod:`pipeline.stages.export`, on other paths.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pipeline.stages.export import main, run
+
+__all__ = ["main", "run"]
+
+if __name__ == "__main__":
+    sys.exit(main())
