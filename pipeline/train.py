@@ -22,7 +22,6 @@ import torch
 from tqdm import tqdm
 
 from pipeline.config import ModelParams, TrainParams, to_dict
-from pipeline.device import native_bf16 as native_bf16  # registry.environment() reads it here
 from pipeline.device import pick_device, resolve_precision, step_autocast, tuned_kernels
 from pipeline.files import atomic_path
 from pipeline.model import build_model
