@@ -1,8 +1,8 @@
 """``raman-baseline``: the DVC stages and the user commands, dispatched.
 
 ``raman-baseline [--params FILE] COMMAND ...``: a stage command runs ``main`` of its module in
-:mod:`pipeline.stages` (every path given by ``dvc.yaml``); ``correct``, ``promote`` and
-``rollback`` are the user commands. Errors a user can act on (bad params, a bad file, a
+:mod:`pipeline.stages` (every path given by ``dvc.yaml``); ``correct``, ``promote``,
+``rollback`` and ``ship`` are the user commands. Errors a user can act on (bad params, a bad file, a
 registry problem) end in one line on stderr and a non-zero exit, never a traceback.
 """
 
@@ -33,7 +33,7 @@ STAGES = {
     "finetune": "finetune",
     "register-finetuned": "register_finetuned",
 }
-USER = ("correct", "promote", "rollback")
+USER = ("correct", "promote", "rollback", "ship")
 
 
 def _summary(module: str) -> str:
@@ -144,6 +144,13 @@ def cmd_rollback(argv: list[str]) -> int:
         old, new = registry.rollback(client, args.reason, registry.command_line())
     print(f"{registry.MODEL_NAME} production rolled back from v{old} to v{new}")
     return 0
+
+
+def cmd_ship(argv: list[str]) -> int:
+    """Put a training run's model into the package (pipeline/shipped/) with its model card."""
+    from pipeline import ship
+
+    return ship.main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
