@@ -32,6 +32,7 @@ STAGES = {
     "real": "real",
     "finetune": "finetune",
     "register-finetuned": "register_finetuned",
+    "register-shipped": "register_shipped",
 }
 USER = ("correct", "promote", "rollback", "ship")
 

@@ -49,6 +49,7 @@ from .conftest import ROOT, TINY, git
 
 PIPELINE = [
     "simulate",
+    "register_shipped",
     "real",
     "classical",
     "train",

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,7 @@ def log_pipeline_run(
     with (
         store_errors(client, f"logging the run {run_name!r}"),
         mlflow.start_run(experiment_id=experiment, run_name=run_name) as run,
+        tempfile.TemporaryDirectory() as tmp,
     ):
         mlflow.log_params(flatten(params))
         for row in history:
@@ -145,13 +148,23 @@ def log_pipeline_run(
             signature=signature,
             input_example=example,
             pip_requirements=pip_requirements(),
-            code_paths=[str(Path(__file__).parents[1])],
+            code_paths=[str(package_code(Path(tmp)))],
             metadata={
                 "execution_provider": "CPUExecutionProvider",
                 "onnx_sha256": digests.get("onnx", ""),
             },
         )
     return run.info.run_id, info.model_uri
+
+
+def package_code(dest: Path) -> Path:
+    """A copy of the ``pipeline`` package in ``dest``, as a logged model's code.
+
+    Without the shipped model's files (``pipeline/shipped/``: about 10 MB that no registered
+    model runs) and without ``__pycache__``.
+    """
+    ignore = shutil.ignore_patterns("__pycache__", "*.onnx", "*.pt", "model_card.json")
+    return Path(shutil.copytree(Path(__file__).parents[1], dest / "pipeline", ignore=ignore))
 
 
 def checkpoint_of(client, version: str, dest: Path) -> tuple[str, Path]:
