@@ -65,7 +65,6 @@ def cmd_correct(argv: list[str]) -> int:
     from functools import partial
 
     from pipeline import correct
-    from pipeline.baselines import classical_baselines
     from pipeline.config import load_params
     from pipeline.normalise import LENGTH_MODES
 
@@ -73,7 +72,15 @@ def cmd_correct(argv: list[str]) -> int:
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="spectra files")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR")
     parser.add_argument("--method", choices=correct.METHODS, default=correct.METHODS[0])
-    parser.add_argument("--model", default=correct.DEFAULT_MODEL, help="models:/ URI or .onnx")
+    parser.add_argument(
+        "--model",
+        help=f"models:/ URI, .onnx path or {correct.SHIPPED} (default: production of the "
+        "registry found, else the shipped model)",
+    )
+    parser.add_argument(
+        "--store",
+        help="MLflow registry: URI or SQLite file (default: MLFLOW_TRACKING_URI, else ./mlflow.db)",
+    )
     parser.add_argument(
         "--length-mode",
         choices=LENGTH_MODES,
@@ -85,23 +92,22 @@ def cmd_correct(argv: list[str]) -> int:
     )
     parser.add_argument("--no-plots", action="store_true", help="CSV only, no PNG")
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument(
+        "--params", type=Path, help="default: params.yaml if it exists (else not needed)"
+    )
     args = parser.parse_args(argv)
-    p = load_params(args.params)
-    grid = p.simulate.length
+    default = Path("params.yaml")
+    named = args.params or (default if default.is_file() else None)
+    params = load_params(named) if named is not None else None
     if args.method == "resunet":
-        model = correct.load_network(args.model, grid=grid)
+        model, which = correct.choose_network(args.model, args.store, params)
         estimate = partial(model.baselines, length_mode=args.length_mode)
-        how = f"ResUNet-1D from {args.model}, length mode {args.length_mode}"
+        how = f"ResUNet-1D, {which}, length mode {args.length_mode}"
     else:
-        settings = getattr(p.classical, args.method)
         report = args.classical_report or Path("reports/classical.json")
         if args.classical_report and not report.is_file():
             raise correct.CorrectionError(f"--classical-report {report}: no such file")
-        log10_lam, source = correct.chosen_log10_lam(args.method, settings, report)
-        estimate = classical_baselines(args.method, log10_lam, settings, grid)
-        how = f"{args.method}, log10(lam) = {log10_lam:g} at {grid} points ({source}),"
-        how += f" scaled by (points / {grid})^4"
+        estimate, how = correct.classical_method(args.method, params, report)
     print(f"correcting {len(args.inputs)} file(s) with {how}")
     report = correct.correct_files(
         args.inputs, estimate, args.out, plots=not args.no_plots, progress=not args.no_progress

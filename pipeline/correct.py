@@ -9,10 +9,16 @@ written together (temporary file, then rename) or not at all.
 
 The network runs under ONNX Runtime (:class:`pipeline.inference.OnnxBaseline`), its
 ``baselines`` method taking spectra of any length, resampled onto the training grid or at their
-native length (:mod:`pipeline.normalise`). arPLS and asPLS use the ``lam`` chosen on the
-validation set (``reports/classical.json``), else the middle of ``params.yaml``'s grid, scaled
-to each spectrum's length (:func:`pipeline.baselines.classical_baselines`). A file that fails
-is reported in one line (:func:`pipeline.errors.one_line`) and the others go on.
+native length (:mod:`pipeline.normalise`). Which network (:func:`choose_network`): the one
+``--model`` names; else ``production`` of the registry that ``--store``,
+``MLFLOW_TRACKING_URI`` or a ``mlflow.db`` in the working folder names (:func:`find_store`);
+else, with no registry found, the model shipped inside the package (:mod:`pipeline.shipped`),
+verified against its card and named in the summary. arPLS and asPLS use the ``lam`` chosen on
+the validation set (``--classical-report``, else ``reports/classical.json``, else the value the
+shipped model's card records), scaled to each spectrum's length
+(:func:`pipeline.baselines.classical_baselines`). No ``params.yaml`` is needed: without one the
+grid and the classical settings come from the shipped model's card. A file that fails is
+reported in one line (:func:`pipeline.errors.one_line`) and the others go on.
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.baselines import BaselineFn
-from pipeline.config import ClassicalMethodParams
+from pipeline import shipped
+from pipeline.baselines import BaselineFn, classical_baselines
+from pipeline.config import ClassicalMethodParams, Params
 from pipeline.errors import one_line
 from pipeline.files import atomic_path
 from pipeline.inference import OnnxBaseline
@@ -39,6 +46,8 @@ from pipeline.plots import correction as draw_correction
 from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumError, numbered, read_spectra
 
 DEFAULT_MODEL = "models:/resunet1d@production"
+SHIPPED = "shipped"  # --model shipped: the model inside the package
+LOCAL_STORE = Path("mlflow.db")  # the project's store, in the working folder
 METHODS = ("resunet", "arpls", "aspls")
 CSV_COLUMNS = ("wavenumber", "intensity", "baseline", "corrected")
 
@@ -54,31 +63,119 @@ class CorrectionError(RuntimeError):
 # ------------------------------------------------------------------------- the methods
 
 
-def load_network(spec: str, grid: int) -> OnnxBaseline:
-    """The network behind ``spec``: a path ending in ``.onnx``, or a ``models:/`` URI.
+def load_network(spec: str, grid: int, store: str | None = None) -> OnnxBaseline:
+    """The network behind ``spec``: a path ending in ``.onnx``, a ``models:/`` URI, ``shipped``.
 
-    ``grid`` is the length the network was trained on (a registered model carries its own).
-    A registry problem raises :class:`pipeline.registry.RegistryError`; an unreadable ONNX
-    file raises :class:`ModelLoadError`.
+    ``grid`` is the length an ONNX file's network was trained on (a registered or the shipped
+    model carries its own); ``store`` the registry of a ``models:/`` URI (None:
+    :func:`pipeline.registry.tracking_uri`). A registry problem raises
+    :class:`pipeline.registry.RegistryError`; an unreadable ONNX file raises
+    :class:`ModelLoadError`; a shipped model whose files do not match its card raises
+    :class:`pipeline.shipped.ShippedModelError`.
     """
+    if spec == SHIPPED:
+        model = shipped.load()
+        return _onnx(model.onnx, model.grid)
     if spec.lower().endswith(".onnx"):
         path = Path(spec)
         if not path.is_file():
             raise ModelLoadError(f"no ONNX model at {path}")
-        try:
-            return OnnxBaseline(path, grid=grid)
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelLoadError(f"{path} is not a loadable ONNX model: {one_line(exc)}") from exc
+        return _onnx(path, grid)
     if not spec.startswith(("models:/", "runs:/")):
         raise ModelLoadError(
-            f"--model {spec}: expected a models:/ URI (models:/resunet1d@production) or a path "
-            "ending in .onnx (export a checkpoint with raman-baseline export)"
+            f"--model {spec}: expected a models:/ URI (models:/resunet1d@production), a path "
+            f"ending in .onnx (export a checkpoint with raman-baseline export) or {SHIPPED}"
         )
     from pipeline import registry
 
-    registry.connect()
+    registry.connect(store)
     bundled = registry.load_model(spec).unwrap_python_model().model  # its own OnnxBaseline copy
     return OnnxBaseline.from_session(bundled.session, grid=bundled.grid)
+
+
+def _onnx(path: Path, grid: int) -> OnnxBaseline:
+    try:
+        return OnnxBaseline(path, grid=grid)
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelLoadError(f"{path} is not a loadable ONNX model: {one_line(exc)}") from exc
+
+
+def find_store(store: str | None = None) -> tuple[str | None, str]:
+    """The model registry ``correct`` reads, and how it was found; None when there is none.
+
+    In order: ``store`` (``--store``: a URI, or the path of a SQLite file), the environment's
+    ``MLFLOW_TRACKING_URI``, a ``mlflow.db`` in the working folder (the project's store when
+    run in the repository). Nothing is opened here: a registry found but unusable is an error
+    later, never a reason to use another model.
+    """
+    if store:
+        uri = store if "://" in store else f"sqlite:///{Path(store).resolve()}"
+        return uri, "--store"
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI"
+    if LOCAL_STORE.exists():
+        return f"sqlite:///{LOCAL_STORE.resolve()}", f"./{LOCAL_STORE}"
+    return None, f"no model registry found: no --store, no MLFLOW_TRACKING_URI, no ./{LOCAL_STORE}"
+
+
+def choose_network(
+    model: str | None, store: str | None, params: Params | None
+) -> tuple[OnnxBaseline, str]:
+    """The network ``correct`` runs, and one line saying which and why.
+
+    ``model`` (``--model``) wins; a ``models:/`` URI is read from :func:`find_store`'s
+    registry. With no ``model``: ``production`` of the registry found, else (none found) the
+    shipped model. ``params`` (None without a ``params.yaml``) gives an ONNX file's grid, else
+    the shipped model's card does.
+
+    Raises
+    ------
+    RegistryError, ModelLoadError, ShippedModelError
+        As :func:`load_network`; never answered by falling back to another model.
+    """
+    uri, how = find_store(store)
+    spec = model or (DEFAULT_MODEL if uri is not None else SHIPPED)
+    if spec == SHIPPED:
+        found = shipped.load()
+        why = "" if model else f" ({how})"
+        return _onnx(found.onnx, found.grid), f"the shipped model {found.label}{why}"
+    grid = params.simulate.length if params is not None else None
+    if spec.lower().endswith(".onnx") and grid is None:
+        grid = shipped.read_card()["grid"]  # the grid every model so far was trained on
+    network = load_network(spec, grid or 0, uri)
+    registered = uri is not None and spec.startswith(("models:/", "runs:/"))
+    where = f" in {uri} (from {how})" if registered else ""
+    return network, f"{spec}{where}"
+
+
+def classical_method(
+    name: str, params: Params | None, report: Path | None
+) -> tuple[BaselineFn, str]:
+    """The classical method ``name`` as ``correct`` runs it, and a line saying which ``lam``.
+
+    ``log10(lam)``: from ``report`` (``--classical-report``, else ``reports/classical.json``)
+    when it exists, else the value chosen on validation that the shipped model's card records.
+    ``max_iter`` and ``tol`` come from ``params`` (None without a ``params.yaml``), else from
+    the card; the length ``lam`` was chosen at from ``params``' ``simulate.length`` for a
+    report, the card's ``reference_length`` for the card's value.
+    """
+    has_report = report is not None and report.is_file()
+    card = None
+    if params is None or not has_report:
+        card = shipped.ShippedModel(shipped.FOLDER, shipped.read_card()).classical(name)
+    if params is not None:
+        settings = getattr(params.classical, name)
+    else:
+        settings = ClassicalMethodParams((card["log10_lam"],), card["max_iter"], card["tol"])
+    if has_report:
+        log10_lam, source = chosen_log10_lam(name, settings, report)
+        length = params.simulate.length if params is not None else card["reference_length"]
+    else:
+        log10_lam, length = float(card["log10_lam"]), int(card["reference_length"])
+        source = f"chosen on validation, recorded in the shipped model's card; no {report}"
+    estimate = classical_baselines(name, log10_lam, settings, length)
+    how = f"{name}, log10(lam) = {log10_lam:g} at {length} points ({source}),"
+    return estimate, how + f" scaled by (points / {length})^4"
 
 
 def chosen_log10_lam(

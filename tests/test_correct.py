@@ -3,6 +3,9 @@
 import contextlib
 import io
 import json
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 import torch
 from pybaselines import Baseline
 
-from pipeline import correct
+from pipeline import correct, shipped
 from pipeline.cli import main
 from pipeline.export import export_onnx
 from pipeline.model import ResUNet1D
@@ -231,14 +234,15 @@ def test_classical_methods_use_the_validated_lam_scaled_to_the_length(tmp_path, 
     assert np.allclose(table[:, 2], fit[0], rtol=1e-8, atol=1e-6)
 
 
-def test_classical_default_lam_without_a_report(tmp_path, params, capsys, monkeypatch):
+def test_classical_lam_without_a_report_is_the_shipped_cards(tmp_path, capsys, monkeypatch):
     path = write_two_columns(tmp_path / "s.csv", *spectrum(300))
     monkeypatch.chdir(tmp_path)  # no reports/classical.json here
     status, _ = run_correct(path, "-o", tmp_path / "out", "--method", "arpls")
     assert status == 0
-    middle = float(np.median(params.classical.arpls.log10_lam))
+    chosen = shipped.read_card()["classical"]["arpls"]
     assert (
-        f"log10(lam) = {middle:g} at 512 points (middle of params.yaml's" in capsys.readouterr().out
+        f"log10(lam) = {chosen['log10_lam']:g} at {chosen['reference_length']} points (chosen on "
+        "validation, recorded in the shipped model's card" in capsys.readouterr().out
     )
 
 
@@ -361,3 +365,82 @@ def test_an_outdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
     path = write_two_columns(tmp_path / "scan.csv", *spectrum(300))
     status, message = run_correct(path, "-o", "/proc/raman-baseline-out", "--method", "arpls")
     assert status == 1 and "-o /proc/raman-baseline-out: cannot write there" in message
+
+
+# ------------------------------------------------------------- which model, from anywhere
+
+
+def test_correct_from_a_users_folder_uses_the_shipped_model_and_says_so(tmp_path):
+    """No params.yaml, no store, no MLFLOW_TRACKING_URI: the shipped model, named."""
+    folder = tmp_path / "my data"
+    folder.mkdir()
+    write_two_columns(folder / "scan.txt", *spectrum(700), sep="\t")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env |= {"HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "pipeline.cli", "correct", "scan.txt", "-o", "out"]
+    done = subprocess.run(
+        [*cmd, "--no-progress"], cwd=folder, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (folder / "out").iterdir()) == ["scan.csv", "scan.png"]
+    card = shipped.read_card()
+    assert f"the shipped model resunet1d shipped {card['id']}" in done.stdout
+    assert "no model registry found" in done.stdout
+    table = read_csv(folder / "out" / "scan.csv")
+    x, y = spectrum(700)
+    expected = correct.load_network("shipped", 0).baselines(x, y)[0]
+    assert np.allclose(table[:, 2], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_shipped_file_that_differs_from_its_card_stops_correct(tmp_path, monkeypatch, capsys):
+    """One line, exit 1, nothing written, and no other model used instead."""
+    folder = tmp_path / "shipped"
+    shutil.copytree(shipped.FOLDER, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    onnx_file = folder / "resunet1d.onnx"
+    onnx_file.write_bytes(onnx_file.read_bytes()[:-1] + b"\0")
+    monkeypatch.setattr(shipped, "FOLDER", folder)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    path = write_two_columns(tmp_path / "s.csv", *spectrum(300))
+    status, message = run_correct(path, "-o", tmp_path / "out")
+    assert status == 1
+    assert message.startswith("raman-baseline correct: the shipped model's file ")
+    assert "resunet1d.onnx does not match model_card.json" in message
+    assert not (tmp_path / "out").exists()
+    onnx_file.unlink()
+    status, message = run_correct(path, "-o", tmp_path / "out", "--model", "shipped")
+    assert status == 1 and "resunet1d.onnx is missing" in message
+
+
+@pytest.mark.parametrize("as_uri", [True, False])
+def test_store_names_the_registry(tmp_path, monkeypatch, onnx_model, network, capsys, as_uri):
+    """--store (a URI or a SQLite file) picks the registry; its production model is used."""
+    from pipeline import registry
+
+    db = tmp_path / "elsewhere" / "mlflow.db"
+    client = registry.connect(f"sqlite:///{db}", create=True)
+    register_production(client, onnx_model, run_name="store test")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # no mlflow.db here
+    x, y = spectrum(600)
+    path = write_two_columns(work / "s.csv", x, y)
+    store = f"sqlite:///{db}" if as_uri else str(db)
+    status, _ = run_correct(path, "-o", work / "out", "--no-plots", "--store", store)
+    assert status == 0
+    assert (
+        f"models:/resunet1d@production in sqlite:///{db} (from --store)" in capsys.readouterr().out
+    )
+    table = read_csv(work / "out" / "s.csv")
+    assert np.allclose(table[:, 2], network.baselines(x, y)[0], rtol=1e-8)
+
+
+def test_a_local_store_is_used_and_never_passed_over(tmp_path, monkeypatch, capsys):
+    """A mlflow.db in the working folder is the registry: if it fails, correct fails."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mlflow.db").write_bytes(b"not a database, but here")
+    path = write_two_columns(tmp_path / "s.csv", *spectrum(300))
+    status, message = run_correct(path, "-o", tmp_path / "out")
+    assert status == 1 and "mlflow.db is not an SQLite database" in message
