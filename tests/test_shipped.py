@@ -1,7 +1,9 @@
 """The shipped model (``pipeline.shipped``) and ``raman-baseline ship`` (``pipeline.ship``)."""
 
+import fnmatch
 import json
 import shutil
+import tomllib
 
 import numpy as np
 import onnx
@@ -18,7 +20,7 @@ from pipeline.model import ResUNet1D
 from pipeline.normalise import normalise
 from pipeline.simulate import simulate
 
-from .conftest import tiny_params
+from .conftest import ROOT, tiny_params
 
 
 @pytest.fixture
@@ -40,6 +42,15 @@ def test_the_shipped_model_matches_its_card():
     assert set(card["metrics"]) >= set(ship.BENCHMARKS)
     assert card["metrics"]["simulated_test"]["resunet"]["rmse"] > 0
     assert {"arpls", "aspls"} <= set(card["classical"])
+
+
+def test_installing_the_package_installs_every_shipped_file():
+    """pyproject's package data holds the card and every file it lists (pip install .)."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = setuptools["package-data"]["pipeline.shipped"]
+    for name in [shipped.CARD, *shipped.read_card()["files"]]:
+        assert any(fnmatch.fnmatch(name, p) for p in patterns), name
+    assert "pipeline*" in setuptools["packages"]["find"]["include"]  # subpackages too
 
 
 def test_the_shipped_checkpoint_loads_as_float32_and_agrees_with_the_onnx_network():
@@ -91,6 +102,9 @@ def run(tmp_path_factory):
     net = ResUNet1D(channels=params.model.channels).eval()
     save_checkpoint(folder / "model.pt", net.state_dict(), params.model)
     export_onnx(net, folder / "model.onnx", length=params.simulate.length)
+    graph = onnx.load(str(folder / "model.onnx"))
+    onnx.helper.set_model_props(graph, {"normalisation": "minmax"})  # as export writes it
+    onnx.save(graph, str(folder / "model.onnx"))
     simulate(params.simulate, 32, seed=5).save(folder / "test.npz")
     report = {m: {"log10_lam": 4.0} for m in ("arpls", "aspls")}
     (folder / "classical.json").write_text(json.dumps(report))
@@ -109,7 +123,9 @@ def test_ship_writes_a_float16_folder_that_verifies_and_records_its_cost(run, tm
     assert ship.main([str(a) for a in argv]) == 0
     model = shipped.load(out)
     card = model.card
-    initializers = onnx.load(str(model.onnx)).graph.initializer
+    graph = onnx.load(str(model.onnx))
+    assert {p.key: p.value for p in graph.metadata_props} == {"normalisation": "minmax"}
+    initializers = graph.graph.initializer
     assert {i.data_type for i in initializers} == {onnx.TensorProto.FLOAT16}
     saved = torch.load(model.checkpoint, weights_only=True)["model"]
     assert {t.dtype for t in saved.values()} == {torch.float16, torch.int64}
