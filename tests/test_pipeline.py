@@ -73,9 +73,12 @@ def test_repro_writes_every_output(workspace):
     assert "resunet" in shown
     export = json.loads((workspace / "reports/export.json").read_text())
     assert export["max_abs_error"] <= 1e-4 and export["opset"] >= 17
+    # the shipped model is registered first and, on this new store, becomes production
+    shipped = json.loads((workspace / "reports/registration_shipped.json").read_text())
+    assert shipped["version"] == "1" and shipped["promoted"]
     registration = json.loads((workspace / "reports/registration.json").read_text())
-    assert registration["name"] == "resunet1d" and registration["version"] == "1"
-    assert registration["reason"]  # the gate's decision, with its reason
+    assert registration["name"] == "resunet1d" and registration["version"] == "2"
+    assert registration["reason"]  # the gate's decision against the shipped model, its reason
     assert (workspace / "mlruns").is_dir()
 
 
@@ -85,8 +88,9 @@ def test_repro_fine_tunes_on_the_real_folder_and_registers_with_the_parent(works
     )
     assert Path("Horiba_MacroRAM/acetonitrile.txt") in real  # seeded from the shared folder
     report = json.loads((workspace / "reports/finetune.json").read_text())
-    parent = json.loads((workspace / "reports/registration.json").read_text())["version"]
-    assert str(report["parent_version"]) == parent  # no production: the registered version
+    registration = json.loads((workspace / "reports/registration.json").read_text())
+    parent = registration["reference_version"]  # production after the gate
+    assert str(report["parent_version"]) == parent
     assert report["real"]["heldout_spectra"] > 0 and report["real"]["train_spectra"] > 0
     assert set(report["heldout_quality"]) == {"resunet_before", "resunet_after", "arpls", "aspls"}
     assert "saturated detector" in " ".join(report["real"]["skipped"])
@@ -133,7 +137,7 @@ def test_changing_train_params_reruns_train_and_later_stages_only(workspace):
         stages = yaml.safe_load((workspace / "dvc.yaml").read_text())["stages"]
         ran = {s for s in stages if f"Running stage '{s}'" in out}
         # the data and the classical fits stay; both networks and the fine-tuning follow
-        assert ran == set(stages) - {"simulate", "real", "classical"}, out
+        assert ran == set(stages) - {"simulate", "real", "classical", "register_shipped"}, out
         registration = json.loads((workspace / "reports/registration.json").read_text())
         assert int(registration["version"]) > int(before["version"])  # new, through the gate
         assert registration["reason"]
