@@ -32,6 +32,8 @@ STAGES = {
     "real": "real",
     "finetune": "finetune",
     "register-finetuned": "register_finetuned",
+    "semireal": "semireal",
+    "evaluate-real": "evaluate_real",
 }
 USER = ("correct", "promote", "rollback")
 

@@ -49,6 +49,7 @@ from .conftest import ROOT, TINY, git
 
 PIPELINE = [
     "simulate",
+    "semireal",
     "real",
     "classical",
     "train",
@@ -56,6 +57,7 @@ PIPELINE = [
     "evaluate",
     "export",
     "export_fast",
+    "evaluate_real",
     "register",
     "register_fast",
     "finetune",
@@ -68,6 +70,7 @@ AFTER_TRAIN_EPOCHS = [
     "train",
     "evaluate",
     "export",
+    "evaluate_real",
     "register",
     "register_fast",
     "finetune",
