@@ -76,6 +76,10 @@ def test_repro_writes_every_output(workspace):
     registration = json.loads((workspace / "reports/registration.json").read_text())
     assert registration["name"] == "resunet1d" and registration["version"] == "1"
     assert registration["reason"]  # the gate's decision, with its reason
+    assert set(registration["benchmarks"]) == {"simulated", "semireal", "rruff"}
+    for name, n_test in (("semireal", TINY["semireal"]["n_test"]), ("rruff", 30)):
+        real = json.loads((workspace / f"reports/metrics_{name}.json").read_text())
+        assert real["n_test"] == n_test and "rmse_refined_over_best_classical" in real["ratio"]
     assert (workspace / "mlruns").is_dir()
 
 
