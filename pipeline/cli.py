@@ -33,6 +33,8 @@ STAGES = {
     "finetune": "finetune",
     "register-finetuned": "register_finetuned",
     "register-shipped": "register_shipped",
+    "semireal": "semireal",
+    "evaluate-real": "evaluate_real",
 }
 USER = ("correct", "promote", "rollback", "ship")
 

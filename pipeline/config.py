@@ -169,6 +169,18 @@ class FinetuneParams:
 
 
 @dataclass(frozen=True)
+class SemirealParams:
+    """The real-reference benchmarks: the RRUFF pairs and the semi-real set built from them."""
+
+    rruff_source: str = _spec()  # folder of the RRUFF pairs (raw/, processed/)
+    seed: int = _spec(min=0)
+    n_val: int = _spec(min=1)
+    n_test: int = _spec(min=1)
+    ratio: tuple[float, float] = _spec(min=1e-6, range=True)  # tallest band / background range
+    read_noise: tuple[float, float] = _spec(min=0.0, range=True)  # sigma, background-range units
+
+
+@dataclass(frozen=True)
 class Params:
     """Everything in ``params.yaml``."""
 
@@ -179,6 +191,7 @@ class Params:
     evaluate: EvaluateParams = _spec()
     student: StudentParams = _spec()
     finetune: FinetuneParams = _spec()
+    semireal: SemirealParams = _spec()
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

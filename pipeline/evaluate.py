@@ -1,8 +1,13 @@
-"""Evaluation on the simulated test set: ResUNet-1D against arPLS and asPLS.
+"""Evaluation: ResUNet-1D against arPLS and asPLS, on the simulated test set and any benchmark.
 
 Errors are per spectrum, in units of the observed spectrum's intensity range; the report
 gives mean and spread per method, and breaks them down by read-noise level and by baseline
 family. Figures: two qualitative examples and bar charts of RMSE and MAE.
+
+:func:`score_benchmark` scores the network, arPLS, asPLS and ``refined``
+(:func:`pipeline.baselines.refined`) on any benchmark given as blocks
+(:data:`pipeline.metrics.Block`), each classical ``lam`` (and ``refined``'s method and
+``lam``) chosen on the benchmark's own validation blocks: the real-reference benchmarks.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import plots
-from pipeline.config import BASELINE_FAMILIES
-from pipeline.metrics import baseline_errors, summarise
+from pipeline.baselines import METHODS as CLASSICAL
+from pipeline.baselines import BaselineFn, classical_baselines
+from pipeline.config import BASELINE_FAMILIES, ClassicalParams
+from pipeline.metrics import Block, baseline_errors, summarise
 from pipeline.simulate import SpectrumSet
 
 METHODS = ("resunet", "arpls", "aspls")
@@ -115,3 +122,85 @@ def plot_bars(report: dict, out_dir: Path) -> list[Path]:
         )
         paths.append(plots.save(ax.figure, out_dir / f"fig_{k}.png", dpi=120))
     return paths
+
+
+def _errors(predicted: list[np.ndarray], blocks: list[Block]) -> dict[str, np.ndarray]:
+    """Per-spectrum errors of baselines given block by block, concatenated."""
+    parts = [baseline_errors(p, true, y) for p, (_, y, true) in zip(predicted, blocks, strict=True)]
+    return {k: np.concatenate([e[k] for e in parts]) for k in ("rmse", "mae")}
+
+
+def _fits(method: BaselineFn, blocks: list[Block], under: list[np.ndarray] | None = None):
+    """``method`` on every block, or with ``under``, ``under + method(x, y - under)``.
+
+    ``under`` (the network's baselines per block) makes it :func:`pipeline.baselines.refined`
+    with the network run once.
+    """
+    if under is None:
+        return [method(x, y) for x, y, _ in blocks]
+    return [u + method(x, y - u) for u, (x, y, _) in zip(under, blocks, strict=True)]
+
+
+def score_benchmark(
+    network: BaselineFn,
+    params: ClassicalParams,
+    grid: int,
+    val: list[Block],
+    test: list[Block],
+) -> dict:
+    """The network, arPLS, asPLS and ``refined`` on a benchmark's test blocks.
+
+    Each classical method's ``log10_lam`` is the point of its ``classical`` grid with the
+    lowest mean RMSE on the validation blocks (set-wide: one ``lam`` for every spectrum,
+    scaled to each spectrum's length, :func:`pipeline.baselines.classical_baselines` with
+    reference length ``grid``). ``refined`` (the network's baseline plus a classical fit of
+    its residual) takes the method and ``lam`` of the lowest validation RMSE over both grids.
+
+    Returns
+    -------
+    dict
+        Per method ``{"rmse", "mae"}`` summaries (:func:`pipeline.metrics.summarise`),
+        ``ratio`` (each of ResUNet and refined over the better classical method, by the mean),
+        ``lam`` (the choices), ``val_grid`` (validation RMSE at every grid point), ``n_val``
+        and ``n_test`` (spectra).
+    """
+    net_val, net_test = _fits(network, val), _fits(network, test)
+    grids: dict[str, dict[str, float]] = {}
+    lam: dict = {}
+    predictions = {"resunet": net_test}
+    for name in CLASSICAL:
+        settings = getattr(params, name)
+        for label, under in ((name, None), (f"refined_{name}", net_val)):
+            grids[label] = {
+                f"{ll:g}": float(
+                    _errors(_fits(classical_baselines(name, ll, settings, grid), val, under), val)[
+                        "rmse"
+                    ].mean()
+                )
+                for ll in settings.log10_lam
+            }
+        lam[name] = float(min(settings.log10_lam, key=lambda ll: grids[name][f"{ll:g}"]))
+        predictions[name] = _fits(classical_baselines(name, lam[name], settings, grid), test)
+    label, best = min(
+        ((f"refined_{m}", ll) for m in CLASSICAL for ll in getattr(params, m).log10_lam),
+        key=lambda c: grids[c[0]][f"{c[1]:g}"],
+    )
+    method = label.removeprefix("refined_")
+    lam["refined"] = {"method": method, "log10_lam": float(best)}
+    fit = classical_baselines(method, best, getattr(params, method), grid)
+    predictions["refined"] = _fits(fit, test, net_test)
+    errors = {m: _errors(p, test) for m, p in predictions.items()}
+    report: dict = {m: {k: summarise(v) for k, v in e.items()} for m, e in errors.items()}
+    report["ratio"] = {
+        f"{k}_{m}_over_best_classical": report[m][k]["mean"]
+        / min(report[c][k]["mean"] for c in CLASSICAL)
+        for m in ("resunet", "refined")
+        for k in ("rmse", "mae")
+    }
+    n_val = sum(len(y) for _, y, _ in val)
+    return report | {
+        "lam": lam,
+        "val_grid": grids,
+        "n_val": n_val,
+        "n_test": len(errors["resunet"]["rmse"]),
+    }

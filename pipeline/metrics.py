@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
 
 
@@ -40,3 +42,25 @@ def mean_errors(predicted: np.ndarray, true: np.ndarray, observed: np.ndarray) -
     """
     e = baseline_errors(predicted, true, observed)
     return {"rmse": float(e["rmse"].mean()), "mae": float(e["mae"].mean())}
+
+
+Block = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Part of a benchmark: the axis ``x`` (L,), observed spectra (n, L) and true baselines (n, L).
+
+A benchmark is a sequence of blocks: one for a set on one grid (simulated, semi-real), one per
+spectrum for spectra on their own axes (the RRUFF pairs)."""
+
+
+def block_errors(method: Callable, blocks: Iterable[Block]) -> dict[str, np.ndarray]:
+    """Per-spectrum RMSE and MAE (:func:`baseline_errors`) of ``method(x, observed)``.
+
+    Over every block, concatenated in block order: ``{"rmse": (N,), "mae": (N,)}``.
+    """
+    parts = [baseline_errors(method(x, y), true, y) for x, y, true in blocks]
+    return {k: np.concatenate([p[k] for p in parts]) for k in ("rmse", "mae")}
+
+
+def benchmark_errors(method: Callable, blocks: Iterable[Block]) -> dict[str, float]:
+    """Mean over every spectrum of the blocks of :func:`block_errors`: ``{"rmse", "mae"}``."""
+    e = block_errors(method, blocks)
+    return {k: float(v.mean()) for k, v in e.items()}

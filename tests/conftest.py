@@ -18,6 +18,7 @@ from pipeline.config import load_params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("RAMAN_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
+RRUFF = REAL.parent / "rruff"  # the RRUFF raw/processed pairs (pipeline/rruff.py)
 NOT_SPECTRA = {"README.md", "LICENSE.arcadia-2025-comparison", "LICENSE.ramanalysis"}
 # CI always has shared/ beside the clone: there, missing data fails instead of skipping
 needs_real = pytest.mark.skipif(
@@ -91,6 +92,7 @@ TINY = {
         "epochs": 1,
         "figures": 2,
     },
+    "semireal": {"rruff_source": str(RRUFF.resolve()), "n_val": 16, "n_test": 32},
 }
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")

@@ -50,6 +50,7 @@ from .conftest import ROOT, TINY, git
 PIPELINE = [
     "simulate",
     "register_shipped",
+    "semireal",
     "real",
     "classical",
     "train",
@@ -57,6 +58,7 @@ PIPELINE = [
     "evaluate",
     "export",
     "export_fast",
+    "evaluate_real",
     "register",
     "register_fast",
     "finetune",
@@ -69,6 +71,7 @@ AFTER_TRAIN_EPOCHS = [
     "train",
     "evaluate",
     "export",
+    "evaluate_real",
     "register",
     "register_fast",
     "finetune",

@@ -79,6 +79,10 @@ def test_repro_writes_every_output(workspace):
     registration = json.loads((workspace / "reports/registration.json").read_text())
     assert registration["name"] == "resunet1d" and registration["version"] == "2"
     assert registration["reason"]  # the gate's decision against the shipped model, its reason
+    assert set(registration["benchmarks"]) == {"simulated", "semireal", "rruff"}
+    for name, n_test in (("semireal", TINY["semireal"]["n_test"]), ("rruff", 30)):
+        real = json.loads((workspace / f"reports/metrics_{name}.json").read_text())
+        assert real["n_test"] == n_test and "rmse_refined_over_best_classical" in real["ratio"]
     assert (workspace / "mlruns").is_dir()
 
 
@@ -137,7 +141,13 @@ def test_changing_train_params_reruns_train_and_later_stages_only(workspace):
         stages = yaml.safe_load((workspace / "dvc.yaml").read_text())["stages"]
         ran = {s for s in stages if f"Running stage '{s}'" in out}
         # the data and the classical fits stay; both networks and the fine-tuning follow
-        assert ran == set(stages) - {"simulate", "real", "classical", "register_shipped"}, out
+        assert ran == set(stages) - {
+            "simulate",
+            "real",
+            "classical",
+            "register_shipped",
+            "semireal",
+        }, out
         registration = json.loads((workspace / "reports/registration.json").read_text())
         assert int(registration["version"]) > int(before["version"])  # new, through the gate
         assert registration["reason"]

@@ -170,7 +170,7 @@ def test_a_failed_production_move_undoes_the_whole_registration(store, monkeypat
     registry.move_alias(client, registry.CHALLENGER, "3", "earlier", "test")
     before = state(client)
 
-    def promoting_gate(client, version, benchmark, classical):
+    def promoting_gate(client, version, benchmark, classical, real=None):
         scores = {"rmse": 0.1, "mae": 0.1}
         return registry.Decision(version, True, "test", scores, scores, "1", {})
 

@@ -205,3 +205,118 @@ def test_fine_tuning_starts_from_the_checkpoint_of_the_version_given(client, mod
 
 def _versions(client):
     return {str(mv.version) for mv in client.search_model_versions(f"name='{registry.MODEL_NAME}'")}
+
+
+# --- the real-reference benchmarks (issue 12): every benchmark scored, production re-scored
+
+
+def _version_of(client, onnx_path):
+    return registry.find_version_by_tag(client, "onnx_sha256", registry.file_digest(onnx_path))
+
+
+@pytest.fixture(scope="module")
+def real(tiny, models):
+    """Two benchmarks: ``semireal`` (one block, true baselines) and ``rruff`` (spectra on
+    their own non-uniform axes, one block each), plus ``rruff`` with the ``worse`` model's
+    own baselines as the truth: the one benchmark on which ``worse`` wins."""
+    from pipeline.inference import OnnxBaseline
+
+    s = simulate(tiny.simulate, 24, seed=31)
+    semireal = [(np.arange(s.observed.shape[1], dtype=np.float64), s.observed, s.baseline)]
+    rruff = []
+    for i, points in enumerate((150, 200, 173)):
+        x = np.sort(np.random.default_rng(i).uniform(100, 1500, points))
+        grid = np.linspace(100, 1500, s.observed.shape[1])
+        on = lambda a: np.interp(x, grid, a.astype(np.float64))[None, :]  # noqa: B023, E731
+        rruff.append((x, on(s.observed[i]), on(s.baseline[i])))
+    worse = OnnxBaseline(models["worse"][0], grid=tiny.simulate.length)
+    rigged = [(x, y, worse.baselines(x, y) + 1e-3 * np.ptp(y)) for x, y, _ in rruff]
+    return {"semireal": semireal, "rruff": rruff}, {"semireal": semireal, "rruff": rigged}
+
+
+def test_the_gate_refuses_a_challenger_worse_on_one_benchmark_and_promotes_one_no_worse(
+    client, models, benchmark, real
+):
+    registry.connect()
+    good, worse = (_version_of(client, models[m][0]) for m in ("good", "worse"))
+    honest, rigged = real
+    registry.promote(client, worse, "test: production is the worse model", "test")
+    try:
+        refused = registry.gate(client, good, benchmark, EASY_CLASSICAL, rigged)
+        assert not refused.promoted
+        assert refused.reason.startswith("rruff RMSE") and f"production v{worse}" in refused.reason
+        assert "semireal" not in refused.reason  # better there, and on the simulated test
+        figures = refused.benchmarks
+        assert set(figures) == {"simulated", "semireal", "rruff"}
+        for name in ("simulated", "semireal"):
+            assert figures[name]["challenger"]["rmse"] < figures[name]["production"]["rmse"]
+        assert figures["rruff"]["challenger"]["rmse"] > figures["rruff"]["production"]["rmse"]
+        assert figures["simulated"]["challenger"] == refused.challenger
+
+        promoted = registry.gate(client, good, benchmark, EASY_CLASSICAL, honest)
+        assert promoted.promoted, promoted.reason
+        assert "no worse than production on semireal, rruff" in promoted.reason
+    finally:
+        registry.promote(client, good, "test: back to the good model", "test")
+
+
+def test_the_fast_gate_needs_the_ratio_on_every_benchmark(client, models, benchmark, tiny, real):
+    registry.connect()
+    good = _version_of(client, models["good"][0])
+    grid = tiny.simulate.length
+    honest, _ = real
+    # the good model itself as the variant: ratio 1 on every benchmark
+    same = registry.fast_gate(client, models["good"][0], grid, benchmark, 1.05, good, honest)
+    assert same.promoted and "within the 1.05 x allowed on every benchmark" in same.reason
+    assert {n: f["challenger"] for n, f in same.benchmarks.items()} == {
+        n: f["production"] for n, f in same.benchmarks.items()
+    }
+    # truth = the good model's own baselines on one benchmark: the variant is far off there only
+    from pipeline.inference import OnnxBaseline
+
+    net = OnnxBaseline(models["good"][0], grid=grid)
+    own = {"rruff": [(x, y, net.baselines(x, y)) for x, y, _ in honest["rruff"]]}
+    equal = registry.fast_gate(client, models["good"][0], grid, benchmark, 1.05, good, own)
+    assert equal.promoted  # the same network: 0 / 0 reads as equal
+    worse = registry.fast_gate(client, models["worse"][0], grid, benchmark, 1e6, good, own)
+    assert not worse.promoted and "rruff RMSE" in worse.reason and "= inf x" in worse.reason
+
+
+def test_registering_logs_every_benchmark_figure(client, models, benchmark, tiny, real):
+    registry.connect()
+    honest, _ = real
+    onnx_path, ckpt = models["good"]
+    run_id, uri = registry.log_pipeline_run(
+        client,
+        params={},
+        history=[],
+        test_metrics={},
+        figures=None,
+        checkpoint=ckpt,
+        onnx_path=onnx_path,
+        digests={},
+        extra_files=[],
+        run_name="again",
+        grid=tiny.simulate.length,
+    )
+    with registry.registry_lock():
+        decision = registry.register_and_gate(
+            client,
+            run_id=run_id,
+            model_uri=uri,
+            version_tags={},
+            benchmark=benchmark,
+            classical=EASY_CLASSICAL,
+            command="test register again",
+            real=honest,
+        )
+    assert not decision.promoted  # the production model again: not better on the simulated test
+    logged = client.get_run(run_id).data.metrics
+    tags = client.get_model_version(registry.MODEL_NAME, decision.version).tags
+    for name in ("simulated", "semireal", "rruff"):
+        for side in ("", "_production"):
+            key = f"gate_{name}{side}_rmse"
+            assert key in logged and key in tags
+    assert logged["gate_rruff_rmse"] == pytest.approx(
+        decision.benchmarks["rruff"]["challenger"]["rmse"]
+    )

@@ -62,7 +62,7 @@ def built(tmp_path_factory, make_workspace):
     """A tiny workspace with everything up to ``export``, one version registered, and a second
     ONNX model (other weights) that is not registered yet."""
     ws = make_workspace(tmp_path_factory.mktemp("register-ws"))
-    for cmd in (["dvc", "repro", "evaluate", "export"], _register_cmd(ws)):
+    for cmd in (["dvc", "repro", "evaluate", "evaluate_real", "export"], _register_cmd(ws)):
         proc = _run(ws, cmd)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     ckpt = torch.load(ws / "models/resunet.pt", weights_only=True)

@@ -17,6 +17,7 @@ an answer such as "no production version".
 """
 
 from pipeline.registry.aliases import (
+    gate_figures,
     move_alias,
     promote,
     register_alias,
@@ -25,9 +26,12 @@ from pipeline.registry.aliases import (
 )
 from pipeline.registry.gate import (
     Decision,
+    RealBenchmarks,
     fast_gate,
     gate,
+    network_of,
     reference_of,
+    score_all,
     score_onnx,
     score_version,
 )
@@ -78,6 +82,7 @@ __all__ = [
     "MODEL_NAME",
     "PRODUCTION",
     "Decision",
+    "RealBenchmarks",
     "RegistryError",
     "RequestError",
     "ResUNetBaseline",
@@ -93,6 +98,7 @@ __all__ = [
     "find_version_by_tag",
     "flatten",
     "gate",
+    "gate_figures",
     "git_commit",
     "is_missing",
     "load_model",
@@ -100,6 +106,7 @@ __all__ = [
     "log_pipeline_run",
     "model_version",
     "move_alias",
+    "network_of",
     "onnx_of",
     "pip_requirements",
     "production_version",
@@ -109,6 +116,7 @@ __all__ = [
     "register_and_gate",
     "registry_lock",
     "rollback",
+    "score_all",
     "score_onnx",
     "score_version",
     "signature_and_example",

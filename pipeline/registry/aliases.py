@@ -18,7 +18,7 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 
 from pipeline.errors import one_line
-from pipeline.registry.gate import Decision, gate
+from pipeline.registry.gate import Decision, RealBenchmarks, gate
 from pipeline.registry.store import (
     CHALLENGER,
     MODEL_NAME,
@@ -192,10 +192,14 @@ def register_and_gate(
     benchmark: dict[str, np.ndarray],
     classical: dict[str, dict[str, float]],
     command: str,
+    real: RealBenchmarks | None = None,
 ) -> Decision:
     """Register a new ``resunet1d`` version and let the gate decide on ``production``.
 
-    The version gets ``challenger``; ``production`` too when :func:`gate` promotes it.
+    The version gets ``challenger``; ``production`` too when :func:`gate` promotes it
+    (``real``: the real-reference benchmarks it scores besides ``benchmark``). Every figure
+    the gate measured is logged on the run (``gate_<benchmark>_<rmse|mae>``, and
+    ``gate_<benchmark>_production_<rmse|mae>``) and tagged on the version.
 
     Raises
     ------
@@ -209,7 +213,7 @@ def register_and_gate(
     challenger = None
     try:
         _wait_ready(client, version)
-        decision = gate(client, version, benchmark, classical)
+        decision = gate(client, version, benchmark, classical, real)
         challenger = _move(client, CHALLENGER, version, "newly registered", command)
         verdict = "promoted" if decision.promoted else "refused"
         with store_errors(client, f"tagging {MODEL_NAME} v{version} with the gate's decision"):
@@ -227,9 +231,22 @@ def register_and_gate(
     with store_errors(client, f"logging the gate's decision on run {run_id}"):
         for k, v in decision.challenger.items():
             client.log_metric(run_id, f"gate_{k}", v)
+        for key, value in gate_figures(decision).items():
+            client.log_metric(run_id, key, value)
+            client.set_model_version_tag(MODEL_NAME, version, key, f"{value:.6g}")
         client.set_tag(run_id, "gate.decision", verdict)
         client.set_tag(run_id, "gate.reason", decision.reason)
     return decision
+
+
+def gate_figures(decision: Decision) -> dict[str, float]:
+    """Every figure of a gate's decision, by name: ``gate_<benchmark>[_production]_<k>``."""
+    out = {}
+    for name, sides in decision.benchmarks.items():
+        for side, scores in sides.items():
+            middle = "_production" if side == "production" else ""
+            out |= {f"gate_{name}{middle}_{k}": v for k, v in (scores or {}).items()}
+    return out
 
 
 def register_alias(

@@ -1,33 +1,44 @@
 """The promotion gate: a challenger re-evaluated now against production and arPLS/asPLS.
 
-No number is read from logs: every model compared is scored again, on the same benchmark set,
-through the registered inference path. A store that cannot say which version is production
-stops the gate (:class:`~pipeline.registry.store.RegistryError`); it never reads as "no
-production version yet".
+No number is read from logs: every model compared is scored again, on the same benchmark sets,
+through the registered inference path, so a production version registered before a benchmark
+existed is scored on it like any other. The benchmarks: the simulated test set (``benchmark``:
+observed spectra and true baselines), and the real-reference ones (``real``: the semi-real
+test set and the RRUFF test pairs, as blocks, :data:`pipeline.metrics.Block`), every error an
+RMSE or MAE in units of each spectrum's range. A store that cannot say which version is
+production stops the gate (:class:`~pipeline.registry.store.RegistryError`); it never reads as
+"no production version yet".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline.inference import OnnxBaseline
-from pipeline.metrics import mean_errors
+from pipeline.metrics import Block, benchmark_errors, mean_errors
 from pipeline.registry.pyfunc import load_model
 from pipeline.registry.store import MODEL_NAME, RegistryError, production_version
+
+SIMULATED = "simulated"  # the name of the simulated test set among the benchmarks
+
+RealBenchmarks = Mapping[str, Sequence[Block]]
+"""The real-reference benchmarks by name (``semireal``, ``rruff``): blocks of spectra."""
 
 
 @dataclass
 class Decision:
     """What the gate decided about a challenger, and why.
 
-    ``challenger`` and ``production`` hold mean ``{"rmse", "mae"}`` on the benchmark set, in
-    the normalised units of the simulated spectra; ``production`` is None when there was no
-    production version to compare with.
+    ``challenger`` and ``production`` hold mean ``{"rmse", "mae"}`` on the simulated test set;
+    ``production`` is None when there was no production version to compare with.
+    ``benchmarks`` holds every benchmark's figures, the simulated one included:
+    ``{name: {"challenger": {"rmse", "mae"}, "production": {...} or None}}``.
     """
 
     version: str
@@ -37,6 +48,18 @@ class Decision:
     production: dict[str, float] | None
     production_version: str | None
     classical: dict[str, dict[str, float]]
+    benchmarks: dict[str, dict[str, dict[str, float] | None]] = field(default_factory=dict)
+
+
+def network_of(version: str):
+    """The network of a registered version (:class:`pipeline.inference.OnnxBaseline`).
+
+    Raises
+    ------
+    RegistryError
+        No such version, or the store failed.
+    """
+    return load_model(f"models:/{MODEL_NAME}/{version}").unwrap_python_model().model
 
 
 def score_version(version: str, x: np.ndarray, observed: np.ndarray, true: np.ndarray):
@@ -56,8 +79,21 @@ def score_version(version: str, x: np.ndarray, observed: np.ndarray, true: np.nd
     RegistryError
         No such version, or the store failed.
     """
-    network = load_model(f"models:/{MODEL_NAME}/{version}").unwrap_python_model().model
-    return mean_errors(network.baselines(x, observed), true, observed)
+    return mean_errors(network_of(version).baselines(x, observed), true, observed)
+
+
+def score_all(
+    network, benchmark: dict[str, np.ndarray], real: RealBenchmarks | None
+) -> dict[str, dict[str, float]]:
+    """Mean RMSE and MAE of ``network`` (``baselines(x, y)``) on every benchmark, by name."""
+    observed = benchmark["observed"]
+    x = np.arange(observed.shape[1], dtype=np.float64)
+    scores = {
+        SIMULATED: mean_errors(network.baselines(x, observed), benchmark["baseline"], observed)
+    }
+    for name, blocks in (real or {}).items():
+        scores[name] = benchmark_errors(network.baselines, blocks)
+    return scores
 
 
 def score_onnx(onnx_path: Path, grid: int, benchmark: dict[str, np.ndarray]) -> dict[str, float]:
@@ -68,11 +104,19 @@ def score_onnx(onnx_path: Path, grid: int, benchmark: dict[str, np.ndarray]) -> 
     return mean_errors(baseline, benchmark["baseline"], observed)
 
 
-def gate(client, version: str, benchmark: dict[str, np.ndarray], classical: dict) -> Decision:
+def gate(
+    client,
+    version: str,
+    benchmark: dict[str, np.ndarray],
+    classical: dict,
+    real: RealBenchmarks | None = None,
+) -> Decision:
     """Decide whether ``version`` may become production.
 
-    It must beat the current production version and arPLS/asPLS on both RMSE and MAE of the
-    same benchmark set (``observed`` and true ``baseline``, (N, L)), all re-evaluated now.
+    On the simulated test set (``benchmark``: ``observed`` and true ``baseline``, (N, L)) it
+    must beat the current production version and arPLS/asPLS (``classical``: their mean
+    errors there) on both RMSE and MAE; on each real-reference benchmark (``real``) its RMSE
+    must be no worse than production's. Every model is re-evaluated now, production included.
 
     Raises
     ------
@@ -80,11 +124,11 @@ def gate(client, version: str, benchmark: dict[str, np.ndarray], classical: dict
         The store cannot say which version is production, or cannot load a version.
     """
     current = production_version(client)
-    x = np.arange(benchmark["observed"].shape[1], dtype=np.float64)
-    new = score_version(version, x, benchmark["observed"], benchmark["baseline"])
-    old = None
+    new_all = score_all(network_of(version), benchmark, real)
+    old_all = None
     if current is not None and current != version:
-        old = score_version(current, x, benchmark["observed"], benchmark["baseline"])
+        old_all = score_all(network_of(current), benchmark, real)
+    new, old = new_all[SIMULATED], old_all and old_all[SIMULATED]
     failures = []
     for k in ("rmse", "mae"):
         best_name = min(classical, key=lambda m: classical[m][k])
@@ -94,13 +138,25 @@ def gate(client, version: str, benchmark: dict[str, np.ndarray], classical: dict
             )
         if old is not None and not new[k] < old[k]:
             failures.append(f"{k.upper()} {new[k]:.5f} >= production v{current} {old[k]:.5f}")
+    for name in real or {}:
+        if old_all is not None and new_all[name]["rmse"] > old_all[name]["rmse"]:
+            failures.append(
+                f"{name} RMSE {new_all[name]['rmse']:.5f} > production v{current} "
+                f"{old_all[name]['rmse']:.5f}"
+            )
     promoted = not failures
     if promoted:
         vs = f"production v{current}" if old is not None else "no production version yet"
         reason = f"beats arPLS, asPLS and {vs} on RMSE and MAE"
+        if real and old is not None:
+            reason += f"; RMSE no worse than production on {', '.join(real)}"
     else:
         reason = "; ".join(failures)
-    return Decision(version, promoted, reason, new, old, current, classical)
+    figures = {
+        name: {"challenger": scores, "production": old_all and old_all[name]}
+        for name, scores in new_all.items()
+    }
+    return Decision(version, promoted, reason, new, old, current, classical, figures)
 
 
 def fast_gate(
@@ -110,29 +166,42 @@ def fast_gate(
     benchmark: dict[str, np.ndarray],
     max_ratio: float,
     reference: str,
+    real: RealBenchmarks | None = None,
 ) -> Decision:
     """Whether a faster variant may be registered: RMSE within ``max_ratio`` of ``reference``'s.
 
-    ``reference`` is the version the ``register`` stage recorded (:func:`reference_of`), a
-    declared input of the stage, never the live ``production`` alias. Both models are scored
-    now, on the same benchmark set.
+    On every benchmark: the simulated test set and each of ``real``. ``reference`` is the
+    version the ``register`` stage recorded (:func:`reference_of`), a declared input of the
+    stage, never the live ``production`` alias. Both models are scored now, on the same sets.
 
     Raises
     ------
     RegistryError
         ``reference`` does not exist, or the store failed.
     """
-    x = np.arange(benchmark["observed"].shape[1], dtype=np.float64)
-    old = score_version(str(reference), x, benchmark["observed"], benchmark["baseline"])
-    new = score_onnx(onnx_path, grid, benchmark)
-    ratio = new["rmse"] / old["rmse"]
-    ok = ratio <= max_ratio
+    old_all = score_all(network_of(str(reference)), benchmark, real)
+    new_all = score_all(OnnxBaseline(onnx_path, grid=grid), benchmark, real)
+    parts, ok = [], True
+    for name, old in old_all.items():
+        new = new_all[name]
+        ratio = new["rmse"] / old["rmse"] if old["rmse"] > 0 else _zero_ratio(new["rmse"])
+        ok = ok and ratio <= max_ratio
+        where = "" if name == SIMULATED else f"{name} "
+        parts.append(
+            f"{where}RMSE {new['rmse']:.5f} = {ratio:.3f} x reference v{reference}'s "
+            f"{old['rmse']:.5f}"
+        )
     verdict = "within" if ok else "not within"
-    reason = (
-        f"RMSE {new['rmse']:.5f} = {ratio:.3f} x reference v{reference}'s {old['rmse']:.5f}, "
-        f"{verdict} the {max_ratio:g} x allowed"
+    reason = f"{'; '.join(parts)}: {verdict} the {max_ratio:g} x allowed on every benchmark"
+    figures = {n: {"challenger": new_all[n], "production": old_all[n]} for n in new_all}
+    return Decision(
+        "", ok, reason, new_all[SIMULATED], old_all[SIMULATED], str(reference), {}, figures
     )
-    return Decision("", ok, reason, new, old, str(reference), {})
+
+
+def _zero_ratio(new: float) -> float:
+    """``new / 0``: 1 when both are 0 (equal), else infinitely worse."""
+    return 1.0 if new == 0 else math.inf
 
 
 def reference_of(record: Mapping[str, Any]) -> str:

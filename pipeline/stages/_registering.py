@@ -1,10 +1,11 @@
-"""What the three registering stages share: the benchmark, re-registration and the record.
+"""What the three registering stages share: the benchmarks, re-registration and the record.
 
-Every registering stage scores models on the simulated test set (the benchmark), registers
-nothing twice (the ONNX file's sha256 is a version tag), and writes a JSON record that the
-downstream stages read: ``reference_version`` is the version the fast variant and fine-tuning
-compare with and start from, so that the live ``production`` alias is never an input DVC
-cannot see.
+Every registering stage scores models on the simulated test set and the real-reference
+benchmarks (the semi-real test set and the RRUFF test pairs of the ``semireal`` stage, passed
+as ``--semireal`` and ``--rruff``), registers nothing twice (the ONNX file's sha256 is a
+version tag), and writes a JSON record that the downstream stages read:
+``reference_version`` is the version the fast variant and fine-tuning compare with and start
+from, so that the live ``production`` alias is never an input DVC cannot see.
 """
 
 from __future__ import annotations
@@ -18,21 +19,32 @@ import numpy as np
 from pipeline import registry
 from pipeline.files import write_json
 from pipeline.metrics import mean_errors
+from pipeline.semireal import real_benchmarks
 from pipeline.simulate import SpectrumSet, load_sets
 from pipeline.stages._common import arguments, params_of
 
 
-def start(doc: str | None, prog: str, paths: str, argv, create: bool = False):
+def start(doc: str | None, prog: str, paths: str, argv, create: bool = False, metrics: tuple = ()):
     """What every registering stage's ``main`` begins with.
 
     Parse ``argv`` (the path options ``paths``, :func:`pipeline.stages._common.arguments`),
-    validate the params, connect to the store (``create``: make it when missing) and load the
-    simulated test set. Returns ``(args, params, client, test)``.
+    ``--semireal``, ``--rruff`` and ``--<name>-metrics`` for each of ``metrics``), validate
+    the params, connect to the store (``create``: make it when missing) and load the
+    benchmarks. Returns ``(args, params, client, test,
+    real)``: the simulated test set and the real-reference benchmarks' test parts
+    (:func:`pipeline.semireal.real_benchmarks`).
     """
-    args = arguments(doc, prog, paths).parse_args(argv)
+    parser = arguments(doc, prog, paths)
+    parser.add_argument("--semireal", type=Path, required=True, help="the semi-real sets' folder")
+    parser.add_argument("--rruff", type=Path, required=True, help="the RRUFF parts' folder")
+    for name in metrics:
+        help_ = f"the evaluate_real stage's {name} metrics (.json)"
+        parser.add_argument(f"--{name}-metrics", type=Path, required=True, help=help_)
+    args = parser.parse_args(argv)
     params = params_of(args)
     client = registry.connect(create=create)
-    return args, params, client, load_sets(args.data, ("test",))["test"]
+    real = real_benchmarks(args.semireal, args.rruff, "test")
+    return args, params, client, load_sets(args.data, ("test",))["test"], real
 
 
 def benchmark(test: SpectrumSet) -> dict[str, np.ndarray]:
@@ -51,10 +63,10 @@ def log_and_register(client, files: dict[str, Path], run: dict, tags: dict[str, 
 
     ``files`` names the ``onnx`` model, its ``checkpoint`` and (optionally) the ``figures``
     folder; ``run`` holds the rest of :func:`pipeline.registry.log_pipeline_run`'s arguments.
-    ``gate``: ``test`` and ``classical`` (each method's mean errors on it) send the version
-    through the promotion gate, and ``(run_id, decision)`` is returned; ``alias`` and ``why``
-    give it that alias instead, and ``(run_id, version)`` is returned. Call under the
-    registry lock.
+    ``gate``: ``test``, ``classical`` (each method's mean errors on it) and ``real`` (the
+    real-reference benchmarks) send the version through the promotion gate, and
+    ``(run_id, decision)`` is returned; ``alias`` and ``why`` give it that alias instead, and
+    ``(run_id, version)`` is returned. Call under the registry lock.
     """
     run_id, model_uri = registry.log_pipeline_run(
         client,
@@ -72,6 +84,7 @@ def log_and_register(client, files: dict[str, Path], run: dict, tags: dict[str, 
         benchmark=benchmark(gate["test"]),
         classical=gate["classical"],
         command=registry.command_line(),
+        real=gate["real"],
     )
     return run_id, decision
 

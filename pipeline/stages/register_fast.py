@@ -1,9 +1,10 @@
 """Stage ``register_fast``: the fast variant, alias ``fast``, if it is nearly as accurate.
 
 The student's ONNX model and the reference version (recorded by ``register`` in its record,
-``reference_version``) are both scored now on the simulated test set; the student is
-registered with the alias ``fast`` only if its RMSE is at most ``student.max_rmse_ratio``
-times the reference's. Otherwise nothing is registered and the record says why.
+``reference_version``) are both scored now on every benchmark (the simulated test set, the
+semi-real test set, the RRUFF test pairs); the student is registered with the alias ``fast``
+only if its RMSE is at most ``student.max_rmse_ratio`` times the reference's on each.
+Otherwise nothing is registered and the record says why.
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ def run(
     test: SpectrumSet,
     reference: str,
     history: list[dict],
+    real: dict,
 ) -> dict:
     """Score the student against ``reference``; register it as ``fast`` if within the ratio.
 
     ``files`` names the student's ``onnx`` model, ``checkpoint``, ``params`` file and
-    ``export_report``. Call under the registry lock. Returns the record.
+    ``export_report``; ``real`` the real-reference benchmarks. Call under the registry lock.
+    Returns the record.
     """
     decision = registry.fast_gate(
         client,
@@ -52,9 +55,11 @@ def run(
         benchmark(test),
         params.student.max_rmse_ratio,
         reference,
+        real,
     )
     record = {"registered": decision.promoted, "reason": decision.reason}
     record |= {"variant": decision.challenger, "production": decision.production}
+    record["benchmarks"] = decision.benchmarks
     record["production_version"] = decision.production_version
     record["reference_version"] = reference
     if not decision.promoted:
@@ -65,7 +70,8 @@ def run(
             "model": {**dataclasses.asdict(params.model), **dataclasses.asdict(params.student)}
         },
         history=history,
-        test_metrics={f"test_{k}": v for k, v in decision.challenger.items()},
+        test_metrics={f"test_{k}": v for k, v in decision.challenger.items()}
+        | registry.gate_figures(decision),
         digests=digests,
         extra_files=[files["export_report"]],
         run_name=f"fast variant {registry.git_commit()[:12]}",
@@ -86,11 +92,12 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """Register the fast variant if it passes; write its record."""
-    args, params, client, test = start(__doc__, "register-fast", PATHS, argv)
+    args, params, client, test, real = start(__doc__, "register-fast", PATHS, argv)
     reference = recorded_version(args.registration)
     files = {"onnx": args.onnx, "checkpoint": args.checkpoint, "params": args.params}
     files["export_report"] = args.export_report
-    register = partial(run, client, params, files, test, reference, read_history(args.history))
+    history = read_history(args.history)
+    register = partial(run, client, params, files, test, reference, history, real)
     record = register_once(client, args.onnx, args.out, register)
     if record is None:
         return 0

@@ -4,7 +4,7 @@ Both the fine-tuned ONNX model and its parent version are scored now on the simu
 set; if the fine-tuned RMSE is more than ``finetune.max_sim_rmse_ratio`` times the parent's,
 nothing is registered and the record says why. Otherwise an MLflow run (fine-tuning params,
 curve, before/after figures and measures) and a new ``resunet1d`` version go through the same
-gate as any version.
+gate as any version: the simulated test set, the semi-real test set and the RRUFF test pairs.
 """
 
 from __future__ import annotations
@@ -43,12 +43,13 @@ def run(
     test: SpectrumSet,
     classical: dict[str, dict[str, float]],
     history: list[dict],
+    real: dict,
 ) -> dict:
     """Score against the parent; register and gate if within the ratio. Return the record.
 
     ``report`` is the ``finetune`` stage's report; ``files`` names the ``onnx`` model, the
     ``checkpoint``, the ``params`` file, the ``report``, the ``export_report`` and the
-    ``figures`` folder. Call under the registry lock.
+    ``figures`` folder; ``real`` the real-reference benchmarks. Call under the registry lock.
     """
     parent = str(report["parent_version"])
     x = np.arange(test.observed.shape[1], dtype=np.float64)
@@ -91,19 +92,20 @@ def run(
         "finetune.targets": str(report["targets"]),
         "git_commit": commit,
     }
-    run_id, decision = log_and_register(client, files, run, tags, test=test, classical=classical)
+    gate = dict(test=test, classical=classical, real=real)
+    run_id, decision = log_and_register(client, files, run, tags, **gate)
     return record | {"registered": True, "run_id": run_id, **dataclasses.asdict(decision)}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Register the fine-tuned network if it passes; write its record."""
-    args, params, client, test = start(__doc__, "register-finetuned", PATHS, argv)
+    args, params, client, test, real = start(__doc__, "register-finetuned", PATHS, argv)
     report = json.loads(args.report.read_text())
     files = {"onnx": args.onnx, "checkpoint": args.checkpoint, "params": args.params}
     files |= {"report": args.report, "export_report": args.export_report, "figures": args.figures}
     classical = classical_errors(args.classical, test)
     history = read_history(args.history)
-    register = partial(run, client, params, report, files, test, classical, history)
+    register = partial(run, client, params, report, files, test, classical, history, real)
     record = register_once(client, args.onnx, args.out, register)
     if record is None:
         return 0
