@@ -1,9 +1,10 @@
-"""Training speed on this machine's device (CUDA when present, else CPU).
+"""Training speed on this machine's device (CUDA when present, else CPU), and its stream.
 
     python benchmarks/train_speed.py [--batches 128 1024] [--quick] [--full] [--json OUT]
-                                     [--params params.yaml] [--variants plain|project]
+                                     [--params params.yaml] [--profile full]
+                                     [--variants plain|project] [--workers 0 1 2]
 
-Samples/s of a plain fp32 eager loop (Adam, RMSE loss, no autocast) against the project's own
+Samples/s of a plain fp32 eager loop (AdamW, RMSE loss, no autocast) against the project's own
 step, ``pipeline.train.train_step`` under ``step_autocast(device, train.precision)`` (``auto``:
 bf16 on a CPU with bf16 arithmetic, else fp32) and ``tuned_kernels`` (cuDNN autotuning on
 CUDA), as ``train()`` runs it, on the same model, simulated batches and number of steps,
@@ -11,9 +12,15 @@ interleaved so both see the same machine: after ``--warmup`` steps each, the bes
 ``--repeats`` rounds of ``--steps`` timed steps. This is section (b) of ``benchmarks/speed.py``,
 at ``train.batch_size`` (the default of ``--batches``) and length 512.
 
+Then the stream that feeds training (:class:`pipeline.stream.SimulatedStream`): spectra/s of
+simulation alone (normalised tensors, as training receives them) for each ``--workers``
+count (default: 0, 1 and ``train.workers``), after one block per worker to start them. The
+device never waits when the stream's rate is above the project step's.
+
 ``--full`` also trains the ``params.yaml`` network with ``pipeline.train.train`` on the
-pipeline's own simulated sets (same sizes and seeds as the ``simulate`` stage) and prints the
-wall time and the test set's mean RMSE/MAE as the ``evaluate`` stage computes them.
+stream for ``train.samples`` spectra (validation: the ``simulate`` stage's val set) and prints
+the wall time and the test set's mean RMSE/MAE as the ``evaluate`` stage computes them.
+``--profile NAME`` applies ``profiles.NAME`` of params.yaml first.
 
 Only torch, numpy, scipy, yaml and tqdm are imported (and ``benchmarks/common.py``, which
 imports numpy), so the script runs on a GPU machine that lacks the rest of the project's
@@ -45,6 +52,7 @@ from pipeline.device import (  # noqa: E402
 )
 from pipeline.model import build_model  # noqa: E402
 from pipeline.simulate import simulate  # noqa: E402
+from pipeline.stream import SimulatedStream  # noqa: E402
 from pipeline.train import to_tensors, train, train_step  # noqa: E402
 
 VARIANTS = ("plain", "project")
@@ -53,7 +61,7 @@ QUICK = {"warmup": 2, "steps": 5, "repeats": 2}
 
 
 def plain_fp32_step(model, optimiser, xb, yb):
-    """The reference: a textbook fp32 eager step (Adam, RMSE loss, no autocast)."""
+    """The reference: a textbook fp32 eager step (AdamW, RMSE loss, no autocast)."""
     loss = torch.sqrt(torch.mean((model(xb) - yb) ** 2))
     optimiser.zero_grad()
     loss.backward()
@@ -62,11 +70,11 @@ def plain_fp32_step(model, optimiser, xb, yb):
 
 
 def fresh_model(params: Params, device: torch.device):
-    """The ``params.yaml`` network, seeded as ``train()`` seeds it, with its Adam optimiser."""
+    """The ``params.yaml`` network, seeded as ``train()`` seeds it, with its AdamW optimiser."""
     torch.manual_seed(params.train.seed)
     m = params.model
     model = build_model(m.arch, m.channels, m.enc_kernel, m.dec_kernel).to(device).train()
-    optimiser = torch.optim.Adam(
+    optimiser = torch.optim.AdamW(
         model.parameters(), lr=params.train.lr, weight_decay=params.train.weight_decay
     )
     return model, optimiser
@@ -121,6 +129,49 @@ def step_rates(
     return [(label, steps * batch / s, s) for label, s in best.items()]
 
 
+def stream_rate(params: Params, workers: int, blocks: int) -> tuple[float, float]:
+    """``(spectra/s, seconds)`` of the training stream with ``workers`` processes.
+
+    The first block of each worker is taken untimed (process start, imports); then
+    ``blocks`` blocks are timed as the training loop would receive them.
+    """
+    stream = SimulatedStream(params.simulate, params.train.seed, workers)
+    feed = stream.blocks(0)
+    for _ in range(max(workers, 1)):
+        next(feed)
+    start = time.perf_counter()
+    spectra = sum(len(next(feed)[0]) for _ in range(blocks))
+    seconds = time.perf_counter() - start
+    del feed  # stops the workers
+    return spectra / seconds, seconds
+
+
+def stream_rows(
+    params: Params, workers: Sequence[int], blocks: int, step_rate: float | None
+) -> list[common.Row]:
+    """:func:`stream_rate` per worker count, as rows; the note compares with the step."""
+    rows = []
+    for w in workers:
+        rate, seconds = stream_rate(params, w, blocks)
+        cores = "in-process" if w == 0 else f"{w} worker{'s' * (w > 1)}"
+        note = f"{blocks} blocks of {SimulatedStream(params.simulate, 0).block}"
+        if step_rate:
+            note += f"; {rate / step_rate:,.1f}x the project step"
+        rows.append(
+            common.Row(
+                "train",
+                "stream: simulation alone",
+                params.simulate.length,
+                None,
+                cores,
+                rate,
+                seconds,
+                note=note,
+            )
+        )
+    return rows
+
+
 def full_training(params: Params) -> dict[str, float]:
     """Train the ``params.yaml`` network as the ``train`` stage does; time it and score it."""
     from pipeline.checkpoint import torch_run
@@ -130,15 +181,12 @@ def full_training(params: Params) -> dict[str, float]:
     s = params.simulate
     sets = {
         split: simulate(s, n, seed=s.seed * 1000 + offset)
-        for offset, (split, n) in enumerate(
-            [("train", s.n_train), ("val", s.n_val), ("test", s.n_test)]
-        )
+        for offset, (split, n) in ((1, ("val", s.n_val)), (2, ("test", s.n_test)))
     }
-    tensors = {k: to_tensors(v.observed, v.baseline) for k, v in sets.items() if k != "test"}
+    stream = SimulatedStream(s, params.train.seed, params.train.workers)
+    val = to_tensors(sets["val"].observed, sets["val"].baseline)
     start = time.perf_counter()
-    state, history = train(
-        params.model, params.train, tensors["train"], tensors["val"], progress=False
-    )
+    state, history = train(params.model, params.train, stream, val, progress=False)
     seconds = time.perf_counter() - start
     m = params.model
     model = build_model(m.arch, m.channels, m.enc_kernel, m.dec_kernel)
@@ -150,9 +198,9 @@ def full_training(params: Params) -> dict[str, float]:
     best = min(history, key=lambda e: e.val_mae)
     return {
         "seconds": seconds,
-        "epochs": len(history),
-        "samples_per_s": len(sets["train"]) * len(history) / seconds,
-        "best_epoch": best.epoch,
+        "samples": history[-1].samples,
+        "samples_per_s": history[-1].samples / seconds,
+        "best_samples": best.samples,
         "test_rmse": errors["rmse"],
         "test_mae": errors["mae"],
     }
@@ -201,8 +249,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--length", type=int, default=512)
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="train.precision")
     parser.add_argument("--full", action="store_true", help="also a whole training run")
+    parser.add_argument("--profile", help="apply profiles.PROFILE of params.yaml")
+    parser.add_argument("--workers", type=int, nargs="*", help="stream: simulation processes")
+    parser.add_argument("--stream-blocks", type=int, default=16, help="stream: blocks timed")
     args = parser.parse_args(argv)
-    params = load_params(args.params)
+    params = load_params(args.params, args.profile)
     if args.precision:
         params = dataclasses.replace(
             params, train=dataclasses.replace(params.train, precision=args.precision)
@@ -213,15 +264,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = []
     for batch in [params.train.batch_size] if args.batches is None else args.batches:
         rows += training_rows(params, batch, args.length, sizes, tuple(args.variants))
+    step = max((r.rate for r in rows if r.name.startswith("project")), default=None)
+    workers = args.workers if args.workers is not None else sorted({0, 1, params.train.workers})
+    rows += stream_rows(params, workers, args.stream_blocks, step)
     common.finish(say, rows, args.json)
     if args.full:
         result = full_training(params)
         precision = resolve_precision(pick_device(), params.train.precision)
         print(
             f"full training, {params.train.precision}: {precision} "
-            f"({params.simulate.n_train:,} spectra x {result['epochs']} epochs, "
-            f"batch {params.train.batch_size}): {result['seconds']:.1f} s, "
-            f"{result['samples_per_s']:,.0f} samples/s; best epoch {result['best_epoch']}; "
+            f"({result['samples']:,} streamed spectra, batch {params.train.batch_size}, "
+            f"{params.train.workers} workers): {result['seconds']:.1f} s, "
+            f"{result['samples_per_s']:,.0f} samples/s; best at {result['best_samples']:,}; "
             f"test RMSE {result['test_rmse']:.5f}, MAE {result['test_mae']:.5f} "
             f"({params.simulate.n_test:,} test spectra)"
         )

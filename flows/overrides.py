@@ -25,7 +25,7 @@ PARAMS, LOCK = "params.yaml", "dvc.lock"
 
 
 def nest(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Expand dotted keys, as DVC writes them: ``{"train.epochs": 5}`` -> nested mappings.
+    """Expand dotted keys, as DVC writes them: ``{"train.samples": 100000}`` -> nested mappings.
 
     Raises
     ------
@@ -34,7 +34,7 @@ def nest(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(overrides, Mapping):
         raise ConfigError(
-            f"overrides: expected a mapping such as {{'train': {{'epochs': 5}}}}, "
+            f"overrides: expected a mapping such as {{'train': {{'samples': 100000}}}}, "
             f"got {type(overrides).__name__} {overrides!r}"
         )
     nested: dict[str, Any] = {}

@@ -132,8 +132,8 @@ def run_pipeline(
     report
         The markdown artifact to publish once the stages are done, and the record it reads.
     overrides
-        params.yaml values for this run only, nested (``{"train": {"epochs": 5}}``) or dotted
-        (``{"train.epochs": 5}``); validated before any work.
+        params.yaml values for this run only, nested (``{"train": {"samples": 100000}}``) or dotted
+        (``{"train.samples": 100000}``); validated before any work.
     lock_timeout_s
         Seconds to wait while another run holds the workspace, then give up.
     """

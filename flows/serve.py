@@ -4,7 +4,7 @@ Needs a running Prefect server (``PREFECT_API_URL``); the ephemeral server does 
 
     prefect server start --host 127.0.0.1 --port 4200
     PREFECT_API_URL=http://127.0.0.1:4200/api python -m flows.serve --workspace .
-    prefect deployment run raman-training/nightly --param overrides='{"train": {"epochs": 5}}'
+    prefect deployment run raman-training/nightly --param overrides='{"train": {"samples": 100000}}'
     prefect deployment run raman-finetune/on-demand   # after adding real spectra
 
 The process polls the server for the deployment's runs (scheduled or triggered) and runs each

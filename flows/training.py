@@ -26,8 +26,8 @@ def training_flow(
     Parameters
     ----------
     overrides
-        params.yaml values for this run only, nested (``{"train": {"epochs": 5}}``) or dotted
-        (``{"train.epochs": 5}``); validated before any work.
+        params.yaml values for this run only, nested (``{"train": {"samples": 100000}}``) or dotted
+        (``{"train.samples": 100000}``); validated before any work.
     workspace
         The directory with ``dvc.yaml`` (default: the current directory).
     lock_timeout_s

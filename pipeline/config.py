@@ -22,6 +22,19 @@ BASELINE_FAMILIES = ("spline", "polynomial", "exponential", "hump", "step", "sum
 PEAK_SHAPES = ("hann", "gaussian", "lorentzian", "pseudo_voigt")
 
 
+# params.yaml's optional top-level mapping of named overlays (``--profile full``)
+PROFILES = "profiles"
+
+# keys params.yaml no longer has, and what took their place (issue 12: a budget in spectra)
+RETIRED = {
+    "train.epochs": "the budget is counted in spectra: train.samples",
+    "train.lr_step": "the learning rate warms up, then decays on a cosine: train.warmup",
+    "train.lr_gamma": "the learning rate warms up, then decays on a cosine: train.warmup",
+    "student.epochs": "the student's budget is counted in spectra: student.samples",
+    "student.lr_step": "the student follows train's warm-up and cosine decay",
+}
+
+
 class ConfigError(ValueError):
     """A params.yaml value that cannot be used; the message names the key."""
 
@@ -99,17 +112,22 @@ class ModelParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    """Optimiser and schedule."""
+    """The stream of simulated training spectra, AdamW and its warm-up + cosine schedule.
+
+    The budget is counted in spectra (``samples``), not epochs: every step draws fresh
+    spectra from the seeded stream (:mod:`pipeline.stream`), ``docs/training.md``.
+    """
 
     seed: int = _spec(min=0)
     precision: str = _spec(choices=("auto", "fp32", "bf16"))  # auto: bf16 where native
     threads: int = _spec(min=0)  # 0: all cores
-    epochs: int = _spec(min=1)
+    workers: int = _spec(min=0)  # simulation processes feeding the stream; 0: in-process
+    samples: int = _spec(min=1)  # training spectra in all, the budget
     batch_size: int = _spec(min=1)
-    lr: float = _spec(min=0.0)
-    weight_decay: float = _spec(min=0.0)
-    lr_step: int = _spec(min=1)  # epochs between learning-rate decays
-    lr_gamma: float = _spec(min=0.0, max=1.0)
+    lr: float = _spec(min=0.0)  # peak learning rate, reached at the end of the warm-up
+    weight_decay: float = _spec(min=0.0)  # AdamW's decoupled weight decay
+    warmup: float = _spec(min=0.0, max=1.0)  # fraction of samples in linear warm-up
+    eval_every: int = _spec(min=1)  # spectra between validation passes (and one at the end)
 
 
 @dataclass(frozen=True)
@@ -141,11 +159,10 @@ class EvaluateParams:
 
 @dataclass(frozen=True)
 class StudentParams:
-    """The fast variant: a narrower ResUNet-1D, trained like ``train`` but for longer."""
+    """The fast variant: a narrower ResUNet-1D, trained like ``train`` on its own budget."""
 
     channels: tuple[int, ...] = _spec(min=1)
-    epochs: int = _spec(min=1)
-    lr_step: int = _spec(min=1)
+    samples: int = _spec(min=1)  # training spectra, in place of train.samples
     max_rmse_ratio: float = _spec(min=1.0)  # registered only within this x the fp32 model's RMSE
 
 
@@ -194,8 +211,8 @@ class Params:
     semireal: SemirealParams = _spec()
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate ``params.yaml``."""
+def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> Params:
+    """Read and validate ``params.yaml``; with ``profile``, that profile laid over it."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -203,16 +220,62 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ConfigError(f"{path}: file not found") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_params(data)
+    return parse_params(data, profile)
 
 
-def parse_params(data: Any) -> Params:
+def parse_params(data: Any, profile: str | None = None) -> Params:
     """Build :class:`Params` from a mapping, checking every key and value.
 
     Beyond each value on its own: ``simulate.length`` must be a multiple of what the
     networks' downsampling needs (``2 ** (len(channels) - 1)``: 32 for six levels), for the
     seed network and the student, or training would stop on a tensor size error.
+
+    An optional top-level ``profiles`` mapping holds named overlays (``profiles: {full:
+    {train: {samples: 4500000}}}``): each is laid over the sections and the result checked
+    like the base, whether or not it is used, so a bad profile is reported on every load
+    (``profiles.full: train.samples: ...``). ``profile`` names the one to apply; the returned
+    params are the merged values (the profiles themselves are not kept).
+
+    Raises
+    ------
+    ConfigError
+        A bad or missing key (retired keys say what replaced them), a bad profile, or
+        ``profile`` not among the profiles.
     """
+    profiles: dict = {}
+    if isinstance(data, dict) and PROFILES in data:
+        profiles = data[PROFILES]
+        data = {k: v for k, v in data.items() if k != PROFILES}
+    params = _checked(data)
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{PROFILES}: expected a mapping of names to overlays")
+    for name, over in profiles.items():
+        if not isinstance(over, dict):
+            raise ConfigError(f"{PROFILES}.{name}: expected a mapping of sections, got {over!r}")
+        try:
+            chosen = _checked(overlay(data, over))
+        except ConfigError as exc:
+            raise ConfigError(f"{PROFILES}.{name}: {exc}") from exc
+        if name == profile:
+            params = chosen
+    if profile is not None and profile not in profiles:
+        have = ", ".join(map(str, profiles)) or "none"
+        raise ConfigError(f"{PROFILES}.{profile}: no such profile (params.yaml has: {have})")
+    return params
+
+
+def overlay(base: dict, over: dict) -> dict:
+    """``base`` with ``over`` laid on it, nested mappings merged (a new dict)."""
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        out[key] = (
+            overlay(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
+        )
+    return out
+
+
+def _checked(data: Any) -> Params:
     params = _build(Params, data, "")
     for key, channels in (
         ("model.channels", params.model.channels),
@@ -247,6 +310,12 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
+    for name in unknown:
+        if prefix + name in RETIRED:
+            raise ConfigError(
+                f"{prefix}{name}: no longer a params.yaml key ({RETIRED[prefix + name]}; "
+                "docs/training.md)"
+            )
     if unknown:
         raise ConfigError(
             f"{prefix}{unknown[0]}: unknown key (expected one of {', '.join(sorted(fields))})"

@@ -1,15 +1,28 @@
-"""Training of ResUNet-1D on simulated spectra.
+"""Training of ResUNet-1D, with a budget counted in spectra.
 
-Adam on an RMSE loss of the normalised baseline (:mod:`pipeline.normalise`), validation MAE
-after every epoch, the best epoch's weights kept, step learning-rate decay. CUDA when present,
-else CPU; bf16 autocast where the device has bf16 arithmetic (``train.precision: auto``;
-:mod:`pipeline.device`). A resume checkpoint is written after every epoch, so an interrupted
-run continues where it stopped; every checkpoint is loaded weights-only. The best weights are
-saved by :func:`pipeline.checkpoint.save_checkpoint`.
+An RMSE loss of the normalised baseline (:mod:`pipeline.normalise`). Batches come from a
+source (:mod:`pipeline.stream`): the seeded stream of freshly simulated spectra (pretraining)
+or fixed tensors visited in shuffled passes (fine-tuning's real + replayed spectra). The
+run consumes exactly ``samples`` spectra (the last batch is cut short if needed), validates
+on the fixed validation set every ``eval_every`` spectra and at the end, and keeps the weights
+of the evaluation with the lowest validation MAE; each evaluation is a row of the history.
+
+The learning rate (:func:`learning_rate`) either warms up linearly over ``warmup`` of the
+budget and then decays on a half cosine to zero (AdamW, pretraining: Loshchilov & Hutter,
+"Decoupled weight decay regularization", ICLR 2019; "SGDR", ICLR 2017), or is multiplied by
+``gamma`` every ``step_every`` spectra (Adam, fine-tuning's recipe, as before the stream).
+
+CUDA when present, else CPU; bf16 autocast where the device has bf16 arithmetic
+(``train.precision: auto``; :mod:`pipeline.device`). A resume checkpoint is written after
+every evaluation: it records the spectra consumed, so an interrupted run continues the
+source where it stopped and ends with the weights of an uninterrupted run. Every checkpoint
+is loaded weights-only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -17,7 +30,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -25,14 +37,23 @@ from pipeline.config import ModelParams, TrainParams, to_dict
 from pipeline.device import pick_device, resolve_precision, step_autocast, tuned_kernels
 from pipeline.files import atomic_path
 from pipeline.model import build_model
-from pipeline.normalise import normalise
+from pipeline.stream import Batch, FixedSet, SimulatedStream, to_tensors
+
+__all__ = ["Evaluation", "Recipe", "learning_rate", "recipe", "to_tensors", "train"]
+Source = SimulatedStream | FixedSet
 
 
 @dataclass
-class Epoch:
-    """One row of the training history."""
+class Evaluation:
+    """One row of the training history: a validation pass.
+
+    ``epoch`` is the evaluation's number (1-based; MLflow's step); ``samples`` the training
+    spectra consumed so far; ``train_rmse`` the mean batch loss since the previous row; ``lr``
+    the learning rate of the last step; ``seconds`` the wall time since the previous row.
+    """
 
     epoch: int
+    samples: int
     train_rmse: float
     val_mae: float
     val_rmse: float
@@ -40,32 +61,100 @@ class Epoch:
     seconds: float
 
 
-def to_tensors(observed: np.ndarray, baseline: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalised ``(N, 1, L)`` inputs and targets, with the shared normalisation step."""
-    x, low, span = normalise(observed)
-    target = ((baseline - low) / span).astype(np.float32)
-    return torch.from_numpy(x[:, None, :]), torch.from_numpy(target[:, None, :])
+@dataclass(frozen=True)
+class Recipe:
+    """How :func:`train` runs: budget, optimiser, learning-rate schedule, device settings.
+
+    ``decay``: ``"cosine"`` (linear warm-up over the fraction ``warmup`` of ``samples``, then
+    a half cosine to zero) or ``"step"`` (``lr * gamma ** (seen // step_every)``).
+    ``optimiser``: ``"adamw"`` (decoupled weight decay) or ``"adam"`` (L2 in the gradient).
+    """
+
+    samples: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    eval_every: int
+    seed: int
+    precision: str
+    threads: int
+    warmup: float = 0.0
+    decay: str = "cosine"
+    step_every: int = 1
+    gamma: float = 1.0
+    optimiser: str = "adamw"
+
+
+def recipe(params: TrainParams, samples: int | None = None) -> Recipe:
+    """The pretraining recipe of ``params`` (AdamW, warm-up + cosine); ``samples`` overrides."""
+    return Recipe(
+        samples=params.samples if samples is None else samples,
+        batch_size=params.batch_size,
+        lr=params.lr,
+        weight_decay=params.weight_decay,
+        eval_every=params.eval_every,
+        seed=params.seed,
+        precision=params.precision,
+        threads=params.threads,
+        warmup=params.warmup,
+    )
+
+
+def learning_rate(plan: Recipe, seen: int, batch: int) -> float:
+    """The learning rate of the step that trains on spectra ``seen`` to ``seen + batch``.
+
+    Cosine: evaluated at the middle of the step's batch, ``m = seen + batch / 2``, with the
+    warm-up ending at ``W = warmup * samples`` spectra: ``lr * m / W`` while ``m < W``, then
+    ``lr * (1 + cos(pi * (m - W) / (samples - W))) / 2``, so the first and the last steps
+    have small positive rates. Step: ``lr * gamma ** (seen // step_every)``.
+    """
+    if plan.decay == "step":
+        return plan.lr * plan.gamma ** (seen // plan.step_every)
+    middle = seen + batch / 2
+    warm = plan.warmup * plan.samples
+    if middle < warm:
+        return plan.lr * middle / warm
+    progress = min(1.0, (middle - warm) / max(plan.samples - warm, 1e-12))
+    return plan.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def train(
     model_params: ModelParams,
-    params: TrainParams,
-    train_xy: tuple[torch.Tensor, torch.Tensor],
-    val_xy: tuple[torch.Tensor, torch.Tensor],
+    plan: Recipe | TrainParams,
+    source: Source | Batch,
+    val_xy: Batch,
     resume_path: Path | None = None,
     progress: bool = True,
     init_state: dict[str, torch.Tensor] | None = None,
     frozen_norm: bool = False,
-) -> tuple[dict[str, torch.Tensor], list[Epoch]]:
-    """Train; return the best epoch's ``state_dict`` (on CPU) and the history.
+) -> tuple[dict[str, torch.Tensor], list[Evaluation]]:
+    """Train; return the best evaluation's ``state_dict`` (on CPU) and the history.
 
-    ``init_state``: start from these weights (fine-tuning) instead of a random initialisation.
-    ``frozen_norm``: keep the batch-norm statistics of ``init_state`` (fine-tuning batches of
-    another domain would otherwise shift them, and with them every simulated prediction).
+    Parameters
+    ----------
+    model_params
+        The network to build.
+    plan
+        A :class:`Recipe`, or ``TrainParams`` (read through :func:`recipe`).
+    source
+        A :class:`~pipeline.stream.SimulatedStream`, a :class:`~pipeline.stream.FixedSet`,
+        or ``(x, y)`` tensors ``(N, 1, L)`` (a fixed set shuffled with ``plan.seed``).
+    val_xy
+        Validation inputs and targets, ``(M, 1, L)`` each.
+    resume_path
+        Resume checkpoint: read if it matches the params and source, written after every
+        evaluation.
+    init_state
+        Start from these weights (fine-tuning) instead of a random initialisation.
+    frozen_norm
+        Keep the batch-norm statistics of ``init_state`` (fine-tuning batches of another
+        domain would otherwise shift them, and with them every simulated prediction).
     """
-    torch.manual_seed(params.seed)
-    if params.threads:
-        torch.set_num_threads(params.threads)
+    plan = recipe(plan) if isinstance(plan, TrainParams) else plan
+    source = FixedSet(source, plan.seed) if isinstance(source, tuple) else source
+    torch.manual_seed(plan.seed)
+    if plan.threads:
+        torch.set_num_threads(plan.threads)
     device = pick_device()
     model = build_model(
         model_params.arch, model_params.channels, model_params.enc_kernel, model_params.dec_kernel
@@ -73,63 +162,74 @@ def train(
     if init_state is not None:
         model.load_state_dict(init_state)
     model = model.to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
-    schedule = torch.optim.lr_scheduler.StepLR(optimiser, params.lr_step, params.lr_gamma)
-    shuffle = torch.Generator().manual_seed(params.seed)
-    history: list[Epoch] = []
+    kind = torch.optim.AdamW if plan.optimiser == "adamw" else torch.optim.Adam
+    optimiser = kind(model.parameters(), lr=plan.lr, weight_decay=plan.weight_decay)
+    history: list[Evaluation] = []
     best = {"val_mae": math.inf, "state": _cpu_state(model)}
+    seen = 0
 
-    tag = _resume_tag(model_params, params, train_xy)
+    tag = _resume_tag(model_params, plan, source)
     state = _load_resume(resume_path, tag)
     if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
-        schedule.load_state_dict(state["schedule"])
-        shuffle.set_state(state["shuffle"])
-        history = [Epoch(**row) for row in json.loads(state["history"])]
+        history = [Evaluation(**row) for row in json.loads(state["history"])]
         best = {"val_mae": state["best_val_mae"], "state": state["best"]}
+        seen = int(state["seen"])
 
-    x_train, y_train = train_xy
-    autocast = step_autocast(device, params.precision)
+    autocast = step_autocast(device, plan.precision)
     if progress:
-        print(f"training on {device} in {resolve_precision(device, params.precision)}")
-    with tuned_kernels(device):
-        for epoch in range(len(history) + 1, params.epochs + 1):
-            start = time.perf_counter()
-            model.train()
-            if frozen_norm:
-                for module in model.modules():
-                    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                        module.eval()
-            order = torch.randperm(len(x_train), generator=shuffle)
-            batches = [
-                order[i : i + params.batch_size] for i in range(0, len(order), params.batch_size)
-            ]
-            total, seen = 0.0, 0
-            bar = tqdm(batches, desc=f"epoch {epoch}/{params.epochs}", disable=not progress)
-            for idx in bar:
-                xb, yb = x_train[idx].to(device), y_train[idx].to(device)
-                loss = train_step(model, optimiser, xb, yb, autocast)
-                total += loss.item() * len(idx)
-                seen += len(idx)
-                bar.set_postfix(rmse=f"{total / seen:.4f}")
-            val_mae, val_rmse = evaluate_model(model, val_xy, params.batch_size, device)
-            history.append(
-                Epoch(
-                    epoch,
-                    total / seen,
-                    val_mae,
-                    val_rmse,
-                    schedule.get_last_lr()[0],
-                    time.perf_counter() - start,
-                )
+        print(f"training on {device} in {resolve_precision(device, plan.precision)}")
+    bar = tqdm(total=plan.samples, initial=seen, unit="spectra", disable=not progress)
+    total = count = 0.0
+    start = time.perf_counter()
+    next_eval = min(plan.samples, (seen // plan.eval_every + 1) * plan.eval_every)
+    batches = source.batches(seen, plan.batch_size)
+    with tuned_kernels(device), bar, contextlib.closing(batches):  # closing: stops workers
+        _train_mode(model, frozen_norm)
+        while seen < plan.samples:
+            xb, yb = next(batches)
+            take = min(len(xb), plan.samples - seen)  # the budget, exactly
+            lr = learning_rate(plan, seen, take)
+            for group in optimiser.param_groups:
+                group["lr"] = lr
+            xb, yb = xb[:take].to(device), yb[:take].to(device)
+            loss = train_step(model, optimiser, xb, yb, autocast)
+            total += loss.item() * take
+            count += take
+            seen += take
+            bar.update(take)
+            bar.set_postfix(rmse=f"{total / count:.4f}", lr=f"{lr:.2e}")
+            if seen < next_eval:
+                continue
+            val_mae, val_rmse = evaluate_model(model, val_xy, plan.batch_size, device)
+            row = Evaluation(
+                len(history) + 1,
+                seen,
+                total / count,
+                val_mae,
+                val_rmse,
+                lr,
+                time.perf_counter() - start,
             )
-            schedule.step()
+            history.append(row)
             if val_mae < best["val_mae"]:
                 best = {"val_mae": val_mae, "state": _cpu_state(model)}
             if resume_path is not None:
-                _save_resume(resume_path, tag, model, optimiser, schedule, shuffle, history, best)
+                _save_resume(resume_path, tag, model, optimiser, seen, history, best)
+            total = count = 0.0
+            start = time.perf_counter()
+            next_eval = min(plan.samples, next_eval + plan.eval_every)
+            _train_mode(model, frozen_norm)
     return best["state"], history
+
+
+def _train_mode(model: torch.nn.Module, frozen_norm: bool) -> None:
+    model.train()
+    if frozen_norm:
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def train_step(
@@ -156,7 +256,7 @@ def train_step(
 @torch.no_grad()
 def evaluate_model(
     model: torch.nn.Module,
-    xy: tuple[torch.Tensor, torch.Tensor],
+    xy: Batch,
     batch_size: int,
     device: torch.device,
 ) -> tuple[float, float]:
@@ -176,11 +276,10 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def _resume_tag(model_params: ModelParams, params: TrainParams, train_xy) -> str:
-    """What a resume checkpoint must match: the params and the training data."""
-    h = hashlib.sha256(json.dumps([to_dict(model_params), to_dict(params)]).encode())
-    h.update(train_xy[0][: min(len(train_xy[0]), 256)].numpy().tobytes())
-    h.update(str(len(train_xy[0])).encode())
+def _resume_tag(model_params: ModelParams, plan: Recipe, source: Source) -> str:
+    """What a resume checkpoint must match: the params, the recipe and the source."""
+    h = hashlib.sha256(json.dumps([to_dict(model_params), dataclasses.asdict(plan)]).encode())
+    h.update(source.identity())
     return h.hexdigest()
 
 
@@ -191,13 +290,12 @@ def _load_resume(path: Path | None, tag: str) -> dict | None:
     return state if state.get("tag") == tag else None
 
 
-def _save_resume(path, tag, model, optimiser, schedule, shuffle, history, best) -> None:
+def _save_resume(path, tag, model, optimiser, seen, history, best) -> None:
     state = {
         "tag": tag,
         "model": _cpu_state(model),
         "optimiser": optimiser.state_dict(),
-        "schedule": schedule.state_dict(),
-        "shuffle": shuffle.get_state(),
+        "seen": seen,
         "history": json.dumps([vars(e) for e in history]),
         "best_val_mae": best["val_mae"],
         "best": best["state"],

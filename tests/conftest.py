@@ -1,8 +1,9 @@
 """Shared test configuration: the one tiny config and the one workspace factory.
 
 ``TINY`` overrides ``params.yaml`` for every test that trains or runs the pipeline: short
-spectra, few of them, a narrow network, two quick epochs. ``make_workspace`` builds a scratch
-git + DVC workspace holding the pipeline's sources and the tiny params.
+spectra, few of them, a narrow network, 512 streamed training spectra (two evaluations).
+``make_workspace`` builds a scratch git + DVC workspace holding the pipeline's sources and
+the tiny params.
 """
 
 import copy
@@ -77,14 +78,14 @@ def real_files() -> list[Path]:
 TINY = {
     "simulate": {"length": 128, "n_train": 256, "n_val": 64, "n_test": 64},
     "model": {"channels": [4, 6, 8, 10, 12, 14]},
-    "train": {"epochs": 2, "batch_size": 32, "threads": 1},
+    "train": {"samples": 512, "eval_every": 256, "batch_size": 32, "threads": 1, "workers": 0},
     "classical": {
         "arpls": {"log10_lam": [3.0, 5.0]},
         "aspls": {"log10_lam": [4.0, 6.0]},
         "n_val_grid": 16,
         "n_jobs": 2,
     },
-    "student": {"channels": [4, 4, 6, 6, 8, 8], "epochs": 1},
+    "student": {"channels": [4, 4, 6, 6, 8, 8], "samples": 256},
     "finetune": {
         "real_source": str(REAL.resolve()),
         "real_samples": 64,

@@ -1,4 +1,4 @@
-"""benchmarks/train_speed.py on the tiny config: both steps timed, and a whole training run."""
+"""benchmarks/train_speed.py on the tiny config: both steps, the stream, a whole training run."""
 
 from benchmarks import train_speed
 from pipeline.device import pick_device, resolve_precision
@@ -16,7 +16,8 @@ def test_train_speed_times_both_steps_and_a_whole_training_run(tiny):
     assert [label.split()[0] for label, _, _ in only] == ["project"]
 
     result = train_speed.full_training(tiny)
-    assert result["epochs"] == tiny.train.epochs and 1 <= result["best_epoch"] <= 2
+    assert result["samples"] == tiny.train.samples
+    assert result["best_samples"] in (tiny.train.eval_every, tiny.train.samples)
     assert 0 < result["test_rmse"] < 1 and 0 < result["test_mae"] <= result["test_rmse"]
 
 
@@ -28,3 +29,10 @@ def test_training_rows_are_relative_to_the_plain_loop(tiny):
     assert rows[0].note == "1 warm-up + 1 timed steps, best of 1"
     only = train_speed.training_rows(tiny, 16, 128, sizes, variants=("project",))
     assert only[0].ratio is None  # no plain loop to compare with
+
+
+def test_stream_rows_time_simulation_per_worker_count(tiny):
+    rows = train_speed.stream_rows(tiny, [0, 1], blocks=2, step_rate=100.0)
+    assert [r.cores for r in rows] == ["in-process", "1 worker"]
+    assert all(r.rate > 0 and r.section == "train" for r in rows)
+    assert rows[0].note.endswith(f"{rows[0].rate / 100:,.1f}x the project step")

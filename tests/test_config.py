@@ -22,7 +22,7 @@ def test_params_yaml_loads_and_round_trips(params):
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("train", "epochs"), "ten", "train.epochs: expected int, got str 'ten'"),
+        (("train", "samples"), "ten", "train.samples: expected int, got str 'ten'"),
         (("train", "lr"), "fast", "train.lr: expected float"),
         (("simulate", "n_train"), -5, "simulate.n_train: expected a value >= 1, got -5"),
         (("simulate", "peaks", "count"), [-1, 3], "simulate.peaks.count[0]: expected a value >= 0"),
@@ -36,7 +36,7 @@ def test_params_yaml_loads_and_round_trips(params):
         (("simulate", "baseline", "families"), {"fractal": 1}, "families.fractal: unknown key"),
         (("train", "shuffle"), True, None),  # unknown key: set below
         (("train", "batch_size"), True, "train.batch_size: expected int, got bool"),
-        (("train", "lr_gamma"), 1.5, "train.lr_gamma: expected a value <= 1.0"),
+        (("train", "warmup"), 1.5, "train.warmup: expected a value <= 1.0"),
         (("simulate", "noise", "shot"), [0.0, float("nan")], "expected a finite number"),
         (("model", "enc_kernel"), 6, "model.enc_kernel: expected an odd number, got 6"),
         (("model", "dec_kernel"), 4, "model.dec_kernel: expected an odd number, got 4"),

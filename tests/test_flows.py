@@ -65,9 +65,9 @@ PIPELINE = [
     "export_finetuned",
     "register_finetuned",
 ]
-# an override of the tiny config's epochs, and what it reruns: training and everything after it
-EPOCHS = TINY["train"]["epochs"] + 1
-AFTER_TRAIN_EPOCHS = [
+# an override of the tiny config's budget, and what it reruns: training and everything after it
+SAMPLES = TINY["train"]["samples"] + 64
+AFTER_TRAIN_SAMPLES = [
     "train",
     "evaluate",
     "export",
@@ -225,17 +225,17 @@ def test_overrides_are_validated_with_the_key_named_before_anything_is_written(
     ws = make_workspace(tmp_path)
     before = (ws / "params.yaml").read_bytes()
     with disable_run_logger():
-        with pytest.raises(ConfigError, match=r"train\.epochs: expected a value >= 1, got -3"):
-            validate_overrides.fn(ws, {"train": {"epochs": -3}})
+        with pytest.raises(ConfigError, match=r"train\.samples: expected a value >= 1, got -3"):
+            validate_overrides.fn(ws, {"train": {"samples": -3}})
         with pytest.raises(ConfigError, match=r"train\.epoch: unknown key"):
             validate_overrides.fn(ws, {"train.epoch": 2})
         with pytest.raises(ConfigError, match=r"simulate\.peaks\.width: empty or inverted"):
             validate_overrides.fn(ws, {"simulate": {"peaks": {"width": [30.0, 2.0]}}})
         with pytest.raises(ConfigError, match="overrides: expected a mapping"):
-            validate_overrides.fn(ws, ["train.epochs=2"])
-        nested = validate_overrides.fn(ws, {"train": {"epochs": 3}})
-        dotted = validate_overrides.fn(ws, {"train.epochs": 3, "model.arch": "unet"})
-    assert nested["train"]["epochs"] == dotted["train"]["epochs"] == 3
+            validate_overrides.fn(ws, ["train.samples=2"])
+        nested = validate_overrides.fn(ws, {"train": {"samples": 3}})
+        dotted = validate_overrides.fn(ws, {"train.samples": 3, "model.arch": "unet"})
+    assert nested["train"]["samples"] == dotted["train"]["samples"] == 3
     assert dotted["model"]["arch"] == "unet"
     assert nested["train"]["batch_size"] == TINY["train"]["batch_size"]  # the rest untouched
     assert (ws / "params.yaml").read_bytes() == before
@@ -245,9 +245,10 @@ def test_overrides_need_a_commit_to_be_recorded(tmp_path):
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     with disable_run_logger():
-        assert validate_overrides.fn(tmp_path, {})["train"]["epochs"] >= 1  # none: no commit needed
+        none = validate_overrides.fn(tmp_path, {})  # no overrides: no commit needed
+        assert none["train"]["samples"] >= 1
         with pytest.raises(RuntimeError, match="needs a git commit"):
-            validate_overrides.fn(tmp_path, {"train": {"epochs": 2}})
+            validate_overrides.fn(tmp_path, {"train": {"samples": 2}})
 
 
 def _git_status(cwd) -> str:
@@ -449,7 +450,7 @@ def test_served_deployment_runs_on_a_real_prefect_server(workspace, tmp_path):
     registered = store.get_model_version("resunet1d", record["version"])
     assert registered.run_id == record["run_id"]
     logged = store.get_run(record["run_id"]).data.params
-    assert logged["train.epochs"] == str(params["train"]["epochs"])
+    assert logged["train.samples"] == str(params["train"]["samples"])
     assert logged["simulate.n_train"] == str(TINY["simulate"]["n_train"])
     assert artifact.key == TRAINING.key == "raman-training-report"
     assert artifact.type == "markdown"
@@ -507,17 +508,17 @@ def test_overrides_reach_dvc_and_mlflow_and_params_yaml_is_left_as_committed(
     registration_before = (workspace / "reports/registration.json").read_bytes()
 
     state, flow_run_id = _run_flow(
-        workspace=str(workspace), overrides={"train": {"epochs": EPOCHS}}
+        workspace=str(workspace), overrides={"train": {"samples": SAMPLES}}
     )
 
     assert state.is_completed(), state.message
     result = state.result()
-    assert result["stages_run"] == AFTER_TRAIN_EPOCHS
+    assert result["stages_run"] == AFTER_TRAIN_SAMPLES
     assert result["registered_now"] and result["experiment"]
     # MLflow: the run logged the overridden value; the new version is that run's model
     client = _mlflow(workspace)
     run = client.get_run(result["run_id"])
-    assert run.data.params["train.epochs"] == str(EPOCHS)
+    assert run.data.params["train.samples"] == str(SAMPLES)
     assert run.data.params["train.batch_size"] == str(TINY["train"]["batch_size"])
     assert client.get_model_version("resunet1d", result["version"]).run_id == result["run_id"]
     # DVC: the experiment holds the overridden params and the run's registration record
@@ -529,11 +530,11 @@ def test_overrides_reach_dvc_and_mlflow_and_params_yaml_is_left_as_committed(
         for exp in exp["revs"]
     }
     data = exps[result["experiment"]]
-    assert data["params"]["params.yaml"]["data"]["train"]["epochs"] == EPOCHS
+    assert data["params"]["params.yaml"]["data"]["train"]["samples"] == SAMPLES
     saved = subprocess.run(
         ["git", "show", f"{data['rev']}:dvc.lock"], cwd=workspace, capture_output=True, text=True
     ).stdout
-    assert f"epochs: {EPOCHS}" in saved
+    assert f"samples: {SAMPLES}" in saved
     # the workspace is as it was: committed params.yaml, its dvc.lock and outputs
     for name, content in before.items():
         assert (workspace / name).read_bytes() == content, name
@@ -554,11 +555,11 @@ def test_repeated_overrides_come_from_the_run_cache_and_register_nothing(
 ):
     store = _mlflow(workspace)
     versions = len(store.search_model_versions("name='resunet1d'"))
-    state, flow_run_id = _run_flow(workspace=str(workspace), overrides={"train.epochs": EPOCHS})
+    state, flow_run_id = _run_flow(workspace=str(workspace), overrides={"train.samples": SAMPLES})
     assert state.is_completed(), state.message
     result = state.result()
     assert result["stages"] == {
-        s: "restored from run-cache" if s in AFTER_TRAIN_EPOCHS else "up to date" for s in PIPELINE
+        s: "restored from run-cache" if s in AFTER_TRAIN_SAMPLES else "up to date" for s in PIPELINE
     }
     assert not result["registered_now"]
     assert len(store.search_model_versions("name='resunet1d'")) == versions

@@ -160,12 +160,12 @@ def test_bad_params_stop_the_stage_and_leave_no_output(workspace):
     params_path = workspace / "params.yaml"
     original = params_path.read_text()
     params = yaml.safe_load(original)
-    params["train"]["epochs"] = -3
+    params["train"]["samples"] = -3
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         proc = _run(workspace, "dvc", "repro", check=False)
         assert proc.returncode != 0
-        assert "train.epochs: expected a value >= 1, got -3" in proc.stdout + proc.stderr
+        assert "train.samples: expected a value >= 1, got -3" in proc.stdout + proc.stderr
         assert not (workspace / "models/resunet.pt").exists()  # removed, never half-written
     finally:
         params_path.write_text(original)

@@ -34,14 +34,14 @@ def monkeypatch_module():
 
 @pytest.fixture(scope="module")
 def models(tiny, tmp_path_factory):
-    """Two ONNX models: ``good`` (4 epochs) and ``worse`` (1 epoch at a tiny learning rate)."""
+    """Two ONNX models: ``good`` (1,024 spectra) and ``worse`` (256 at a tiny learning rate)."""
     out = tmp_path_factory.mktemp("onnx")
     tr = simulate(tiny.simulate, tiny.simulate.n_train, seed=1)
     va = simulate(tiny.simulate, tiny.simulate.n_val, seed=2)
     data = to_tensors(tr.observed, tr.baseline), to_tensors(va.observed, va.baseline)
     plans = {
-        "good": dataclasses.replace(tiny.train, epochs=4, lr_step=2),
-        "worse": dataclasses.replace(tiny.train, epochs=1, lr=1e-5),
+        "good": dataclasses.replace(tiny.train, samples=1024),
+        "worse": dataclasses.replace(tiny.train, samples=256, lr=1e-5),
     }
     paths = {}
     for name, plan in plans.items():
@@ -67,7 +67,7 @@ def _register(client, models, name, benchmark, tiny, classical=EASY_CLASSICAL):
     onnx_path, ckpt = models[name]
     run_id, uri = registry.log_pipeline_run(
         client,
-        params={"train": {"epochs": 4 if name == "good" else 1}},
+        params={"train": {"samples": 1024 if name == "good" else 256}},
         history=[{"epoch": 1, "train_rmse": 0.1, "val_mae": 0.1}],
         test_metrics={"test_resunet_rmse": 0.1},
         figures=onnx_path.parent / "no-figures",

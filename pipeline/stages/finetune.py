@@ -31,7 +31,7 @@ from pipeline.stages._common import (
     write_history,
 )
 from pipeline.stages._registering import recorded_version
-from pipeline.train import Epoch, to_tensors, train
+from pipeline.train import Evaluation, Recipe, to_tensors, train
 
 
 @dataclasses.dataclass
@@ -39,7 +39,7 @@ class Outcome:
     """What :func:`run` returns: the weights, the history and the before/after report."""
 
     state: dict[str, torch.Tensor]
-    history: list[Epoch]
+    history: list[Evaluation]
     report: dict
     heldout: list[realdata.RealSpectrum]
     baselines: dict[str, list]
@@ -51,6 +51,31 @@ def usable(records: list, problems: list) -> tuple[list, list[str]]:
     skipped = [f"{path}: {message}" for path, message in problems]
     skipped += [f"{r.file} {r.label}: saturated detector" for r in clipped]
     return [r for r in records if r not in clipped], skipped
+
+
+def finetune_recipe(params: Params, n_train: int) -> Recipe:
+    """Fine-tuning's own recipe on its fixed set of ``n_train`` spectra.
+
+    ``finetune.epochs`` passes over the set, validated after each, Adam at ``finetune.lr``
+    multiplied by ``finetune.lr_gamma`` every ``finetune.lr_step`` passes: the epoch loop
+    of before the simulated stream, step for step. Batch size, weight decay, precision and
+    threads are ``train``'s.
+    """
+    f, t = params.finetune, params.train
+    return Recipe(
+        samples=f.epochs * n_train,
+        batch_size=t.batch_size,
+        lr=f.lr,
+        weight_decay=t.weight_decay,
+        eval_every=n_train,
+        seed=f.seed,
+        precision=t.precision,
+        threads=t.threads,
+        decay="step",
+        step_every=f.lr_step * n_train,
+        gamma=f.lr_gamma,
+        optimiser="adam",
+    )
 
 
 def run(
@@ -87,12 +112,9 @@ def run(
             ("val", max(1, f.real_samples // 8), f.replay_samples // 8, f.seed + 1),
         )
     }
-    plan = dataclasses.replace(
-        params.train, epochs=f.epochs, lr=f.lr, lr_step=f.lr_step, lr_gamma=f.lr_gamma, seed=f.seed
-    )
     state, history = train(
         parent_params,
-        plan,
+        finetune_recipe(params, len(sets["train"].observed)),
         to_tensors(sets["train"].observed, sets["train"].baseline),
         to_tensors(sets["val"].observed, sets["val"].baseline),
         progress=progress,

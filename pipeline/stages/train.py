@@ -1,51 +1,57 @@
 """Stages ``train`` and ``train_fast``: ResUNet-1D (or, ``--student``, the fast variant).
 
-The student is the same network with ``student.channels`` (16x fewer multiply-adds), trained
-the same way for ``student.epochs`` epochs with a learning-rate step of ``student.lr_step``.
-An interrupted run resumes from ``--resume`` (written every epoch, removed at the end) when
-run again with the same params and data.
+The network trains on the seeded stream of freshly simulated spectra (:mod:`pipeline.stream`,
+``train.workers`` simulation processes) for ``train.samples`` spectra, AdamW with a linear
+warm-up and a cosine decay, validated on ``<data>/val.npz`` every ``train.eval_every``
+spectra; the best validation MAE's weights are kept. The student is the same network with
+``student.channels`` (16x fewer multiply-adds), trained the same way for ``student.samples``.
+
+``--profile NAME`` lays ``profiles.NAME`` of params.yaml over the sections (``full``: the
+GPU budget, DEVELOPERS.md). The stage imports torch, numpy, scipy, yaml and tqdm only, so it
+runs standalone: ``python -m pipeline.stages.train --profile full ...``. An interrupted run
+resumes from ``--resume`` (written at every evaluation, removed at the end) when run again
+with the same params.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 from pipeline.checkpoint import save_checkpoint
-from pipeline.config import ModelParams, Params, TrainParams
+from pipeline.config import ModelParams, Params, load_params
 from pipeline.simulate import SpectrumSet, load_sets
-from pipeline.stages._common import arguments, params_of, write_history
-from pipeline.train import Epoch, to_tensors, train
+from pipeline.stages._common import arguments, write_history
+from pipeline.stream import SimulatedStream, to_tensors
+from pipeline.train import Evaluation, Recipe, recipe, train
 
 
-def settings(params: Params, student: bool) -> tuple[ModelParams, TrainParams]:
-    """The network and training settings of the seed network or of the student."""
+def settings(params: Params, student: bool) -> tuple[ModelParams, Recipe]:
+    """The network and the training recipe of the seed network or of the student."""
     if not student:
-        return params.model, params.train
+        return params.model, recipe(params.train)
     model = dataclasses.replace(params.model, channels=params.student.channels)
-    plan = dataclasses.replace(
-        params.train, epochs=params.student.epochs, lr_step=params.student.lr_step
-    )
-    return model, plan
+    return model, recipe(params.train, samples=params.student.samples)
 
 
 def run(
     params: Params,
-    train_set: SpectrumSet,
     val_set: SpectrumSet,
     student: bool = False,
     resume: Path | None = None,
     progress: bool = True,
-) -> tuple[dict[str, torch.Tensor], list[Epoch], ModelParams]:
-    """Train; return the best epoch's weights, the history and the network's params."""
+) -> tuple[dict[str, torch.Tensor], list[Evaluation], ModelParams]:
+    """Train on the stream; return the best weights, the history and the network's params."""
     model_params, plan = settings(params, student)
+    stream = SimulatedStream(params.simulate, params.train.seed, params.train.workers)
     state, history = train(
         model_params,
         plan,
-        to_tensors(train_set.observed, train_set.baseline),
+        stream,
         to_tensors(val_set.observed, val_set.baseline),
         resume_path=resume,
         progress=progress,
@@ -54,21 +60,26 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the best epoch's checkpoint and the per-epoch history (CSV)."""
+    """Write the best evaluation's checkpoint and the history (CSV, a row per evaluation)."""
     parser = arguments(__doc__, "train", "data out history resume")
     parser.add_argument("--student", action="store_true", help="the fast variant (student.*)")
+    parser.add_argument("--profile", help="lay profiles.PROFILE of params.yaml over it")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    params = params_of(args)
-    sets = load_sets(args.data, ("train", "val"))
-    state, history, model_params = run(
-        params, sets["train"], sets["val"], args.student, args.resume, not args.no_progress
-    )
+    params = load_params(args.params, args.profile)  # checked before any work
+    val = load_sets(args.data, ("val",))["val"]
+    start = time.perf_counter()
+    state, history, model_params = run(params, val, args.student, args.resume, not args.no_progress)
+    seconds = time.perf_counter() - start
     save_checkpoint(args.out, state, model_params)
     write_history(args.history, history)
     args.resume.unlink(missing_ok=True)  # finished: nothing to resume
     best = min(history, key=lambda e: e.val_mae)
-    print(f"best epoch {best.epoch}: val MAE {best.val_mae:.5f}, val RMSE {best.val_rmse:.5f}")
+    print(
+        f"trained on {history[-1].samples:,} spectra in {seconds:.0f} s "
+        f"(this run, resumed parts excluded); best at {best.samples:,}: "
+        f"val MAE {best.val_mae:.5f}, val RMSE {best.val_rmse:.5f}"
+    )
     return 0
 
 

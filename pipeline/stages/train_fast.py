@@ -1,7 +1,7 @@
 """Stage ``train_fast``: the fast variant, trained as ``train`` trains the seed network.
 
-The student has ``student.channels`` (16x fewer multiply-adds) and trains for
-``student.epochs`` with a learning-rate step of ``student.lr_step``; everything else is
+The student has ``student.channels`` (16x fewer multiply-adds) and trains on the same
+simulated stream for ``student.samples`` spectra; everything else is
 :mod:`pipeline.stages.train` with ``--student``.
 """
 
@@ -12,9 +12,9 @@ import sys
 from pipeline.stages import train
 
 
-def run(params, train_set, val_set, resume=None, progress: bool = True):
+def run(params, val_set, resume=None, progress: bool = True):
     """:func:`pipeline.stages.train.run` for the student."""
-    return train.run(params, train_set, val_set, True, resume, progress)
+    return train.run(params, val_set, True, resume, progress)
 
 
 def main(argv: list[str] | None = None) -> int:
