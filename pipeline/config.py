@@ -52,6 +52,8 @@ class PeakParams:
     width: tuple[float, float] = _spec(range=True, min=1e-3)
     amplitude: tuple[float, float] = _spec(range=True, min=0.0)
     ratio: tuple[float, float] = _spec(range=True, min=1e-6)  # tallest band / baseline range
+    tall_fraction: float = _spec(min=0.0, max=1.0)  # spectra whose ratio is drawn from tall_ratio
+    tall_ratio: tuple[float, float] = _spec(range=True, min=1e-6)  # log-uniform, like ratio
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,16 @@ class NoiseParams:
 
 @dataclass(frozen=True)
 class IntensityParams:
-    """Random intensity scale (log-uniform) and offset (in units of the scale)."""
+    """Random intensity scale (log-uniform) and offset (in units of the scale).
+
+    A fraction ``flat_fraction`` of the spectra sit on a flat fluorescence level of
+    ``flat_level`` baseline ranges (log-uniform) added to the offset; its shot noise counts.
+    """
 
     scale: tuple[float, float] = _spec(range=True, min=1e-12)
     offset: tuple[float, float] = _spec(range=True)
+    flat_fraction: float = _spec(min=0.0, max=1.0)
+    flat_level: tuple[float, float] = _spec(range=True, min=1e-6)  # baseline ranges, log-uniform
 
 
 @dataclass(frozen=True)
