@@ -20,6 +20,7 @@ import yaml
 
 BASELINE_FAMILIES = ("spline", "polynomial", "exponential", "hump", "step", "sum")
 PEAK_SHAPES = ("hann", "gaussian", "lorentzian", "pseudo_voigt")
+NORMALISATIONS = ("minmax", "envelope")  # pipeline.normalise.NORMALISATIONS (a test checks)
 
 
 class ConfigError(ValueError):
@@ -97,12 +98,17 @@ class SimulateParams:
 
 @dataclass(frozen=True)
 class ModelParams:
-    """The network: ``resunet`` (the seed's ResUNet-1D) or ``unet`` (the plain ablation)."""
+    """The network: ``resunet`` (the seed's ResUNet-1D) or ``unet`` (the plain ablation).
+
+    ``normalisation``: how its input is scaled (:mod:`pipeline.normalise`); a model saved
+    before the key existed is ``minmax``.
+    """
 
     arch: str = _spec(choices=("resunet", "unet"))
     channels: tuple[int, ...] = _spec(min=1)
     enc_kernel: int = _spec(min=1, odd=True)  # odd: "same" padding keeps the length
     dec_kernel: int = _spec(min=1, odd=True)
+    normalisation: str = _spec(choices=NORMALISATIONS)
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,14 @@ class Epoch:
     seconds: float
 
 
-def to_tensors(observed: np.ndarray, baseline: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalised ``(N, 1, L)`` inputs and targets, with the shared normalisation step."""
-    x, low, span = normalise(observed)
+def to_tensors(
+    observed: np.ndarray, baseline: np.ndarray, normalisation: str = "minmax"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised ``(N, 1, L)`` inputs and targets, with the shared normalisation step.
+
+    ``normalisation``: the model's (``model.normalisation``; :mod:`pipeline.normalise`).
+    """
+    x, low, span = normalise(observed, normalisation)
     target = ((baseline - low) / span).astype(np.float32)
     return torch.from_numpy(x[:, None, :]), torch.from_numpy(target[:, None, :])
 

@@ -93,8 +93,8 @@ def run(
     state, history = train(
         parent_params,
         plan,
-        to_tensors(sets["train"].observed, sets["train"].baseline),
-        to_tensors(sets["val"].observed, sets["val"].baseline),
+        to_tensors(sets["train"].observed, sets["train"].baseline, parent_params.normalisation),
+        to_tensors(sets["val"].observed, sets["val"].baseline, parent_params.normalisation),
         progress=progress,
         init_state=parent.state_dict(),
         frozen_norm=True,

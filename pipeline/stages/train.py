@@ -45,8 +45,8 @@ def run(
     state, history = train(
         model_params,
         plan,
-        to_tensors(train_set.observed, train_set.baseline),
-        to_tensors(val_set.observed, val_set.baseline),
+        to_tensors(train_set.observed, train_set.baseline, model_params.normalisation),
+        to_tensors(val_set.observed, val_set.baseline, model_params.normalisation),
         resume_path=resume,
         progress=progress,
     )
