@@ -183,8 +183,9 @@ def full_training(params: Params) -> dict[str, float]:
         split: simulate(s, n, seed=s.seed * 1000 + offset)
         for offset, (split, n) in ((1, ("val", s.n_val)), (2, ("test", s.n_test)))
     }
-    stream = SimulatedStream(s, params.train.seed, params.train.workers)
-    val = to_tensors(sets["val"].observed, sets["val"].baseline)
+    norm = params.model.normalisation
+    stream = SimulatedStream(s, params.train.seed, params.train.workers, normalisation=norm)
+    val = to_tensors(sets["val"].observed, sets["val"].baseline, norm)
     start = time.perf_counter()
     state, history = train(params.model, params.train, stream, val, progress=False)
     seconds = time.perf_counter() - start

@@ -16,7 +16,7 @@ import torch
 from pipeline.config import ModelParams, to_dict
 from pipeline.files import atomic_path
 from pipeline.model import build_model
-from pipeline.normalise import NetworkRun
+from pipeline.normalise import NORMALISATIONS, NetworkRun
 
 
 def save_checkpoint(path: Path, state: dict[str, torch.Tensor], model_params: ModelParams) -> None:
@@ -44,17 +44,22 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelParams]:
         The network with its weights, and the model params it was built from.
     """
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    saved = ckpt["model_params"]
+    saved = {"normalisation": "minmax", **ckpt["model_params"]}  # saved before the key: minmax
     params = ModelParams(**{**saved, "channels": tuple(saved["channels"])})
     return from_state(params, ckpt["model"]), params
 
 
 def from_state(model_params: ModelParams, state: dict[str, torch.Tensor]) -> torch.nn.Module:
-    """The network of ``model_params`` holding the weights ``state``, in eval mode."""
+    """The network of ``model_params`` holding the weights ``state``, in eval mode.
+
+    Its ``normalisation`` attribute is ``model_params.normalisation``: :func:`torch_run` and
+    :func:`pipeline.export.export_onnx` pass it on.
+    """
     model = build_model(
         model_params.arch, model_params.channels, model_params.enc_kernel, model_params.dec_kernel
     )
     model.load_state_dict(state)
+    model.normalisation = model_params.normalisation
     return model.eval()
 
 
@@ -62,6 +67,7 @@ def torch_run(model: torch.nn.Module) -> NetworkRun:
     """A PyTorch network as a :data:`pipeline.normalise.NetworkRun`: in eval mode, no grad.
 
     The input is made a contiguous float32 tensor on the CPU; the output comes back as numpy.
+    The run's ``normalisation`` is the model's (set by :func:`from_state`; else ``minmax``).
     """
     model = model.eval()
 
@@ -69,4 +75,5 @@ def torch_run(model: torch.nn.Module) -> NetworkRun:
     def run(z: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(np.ascontiguousarray(z, np.float32))).numpy()
 
+    run.normalisation = getattr(model, "normalisation", NORMALISATIONS[0])
     return run

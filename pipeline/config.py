@@ -20,6 +20,7 @@ import yaml
 
 BASELINE_FAMILIES = ("spline", "polynomial", "exponential", "hump", "step", "sum")
 PEAK_SHAPES = ("hann", "gaussian", "lorentzian", "pseudo_voigt")
+NORMALISATIONS = ("minmax", "envelope")  # pipeline.normalise.NORMALISATIONS (a test checks)
 
 
 # params.yaml's optional top-level mapping of named overlays (``--profile full``)
@@ -65,6 +66,8 @@ class PeakParams:
     width: tuple[float, float] = _spec(range=True, min=1e-3)
     amplitude: tuple[float, float] = _spec(range=True, min=0.0)
     ratio: tuple[float, float] = _spec(range=True, min=1e-6)  # tallest band / baseline range
+    tall_fraction: float = _spec(min=0.0, max=1.0)  # spectra whose ratio is drawn from tall_ratio
+    tall_ratio: tuple[float, float] = _spec(range=True, min=1e-6)  # log-uniform, like ratio
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,16 @@ class NoiseParams:
 
 @dataclass(frozen=True)
 class IntensityParams:
-    """Random intensity scale (log-uniform) and offset (in units of the scale)."""
+    """Random intensity scale (log-uniform) and offset (in units of the scale).
+
+    A fraction ``flat_fraction`` of the spectra sit on a flat fluorescence level of
+    ``flat_level`` baseline ranges (log-uniform) added to the offset; its shot noise counts.
+    """
 
     scale: tuple[float, float] = _spec(range=True, min=1e-12)
     offset: tuple[float, float] = _spec(range=True)
+    flat_fraction: float = _spec(min=0.0, max=1.0)
+    flat_level: tuple[float, float] = _spec(range=True, min=1e-6)  # baseline ranges, log-uniform
 
 
 @dataclass(frozen=True)
@@ -102,12 +111,17 @@ class SimulateParams:
 
 @dataclass(frozen=True)
 class ModelParams:
-    """The network: ``resunet`` (the seed's ResUNet-1D) or ``unet`` (the plain ablation)."""
+    """The network: ``resunet`` (the seed's ResUNet-1D) or ``unet`` (the plain ablation).
+
+    ``normalisation``: how its input is scaled (:mod:`pipeline.normalise`); a model saved
+    before the key existed is ``minmax``.
+    """
 
     arch: str = _spec(choices=("resunet", "unet"))
     channels: tuple[int, ...] = _spec(min=1)
     enc_kernel: int = _spec(min=1, odd=True)  # odd: "same" padding keeps the length
     dec_kernel: int = _spec(min=1, odd=True)
+    normalisation: str = _spec(choices=NORMALISATIONS)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@
 The exported graph has a dynamic batch axis and a dynamic length axis (any multiple of the
 network's ``length_multiple``, 32 by default), so ``correct`` can run spectra of any length.
 The parity check runs the file under ONNX Runtime through :func:`pipeline.inference.onnx_session`.
+The model's normalisation (:mod:`pipeline.normalise`) is written into the file's metadata
+(``metadata_props``, key :data:`NORMALISATION_KEY`), where :class:`pipeline.inference.OnnxBaseline`
+reads it.
 """
 
 from __future__ import annotations
@@ -14,14 +17,21 @@ import onnx
 import torch
 
 from pipeline.files import atomic_path
-from pipeline.inference import onnx_session
+from pipeline.inference import NORMALISATION_KEY, onnx_session
 
 OPSET = 18
 INPUT, OUTPUT = "spectrum", "baseline"
 
 
-def export_onnx(model: torch.nn.Module, path: Path, length: int = 512) -> int:
-    """Write ``model`` (eval mode) to ``path`` as ONNX; return the opset used."""
+def export_onnx(
+    model: torch.nn.Module, path: Path, length: int = 512, normalisation: str | None = None
+) -> int:
+    """Write ``model`` (eval mode) to ``path`` as ONNX; return the opset used.
+
+    ``normalisation`` (by default the model's ``normalisation`` attribute, set by
+    :func:`pipeline.checkpoint.from_state`, else ``minmax``) goes into the file's metadata.
+    """
+    normalisation = normalisation or getattr(model, "normalisation", "minmax")
     model = model.eval()
     multiple = model.length_multiple
     batch = torch.export.Dim("batch", min=1, max=65536)
@@ -41,6 +51,10 @@ def export_onnx(model: torch.nn.Module, path: Path, length: int = 512) -> int:
         )
     with atomic_path(path) as tmp:
         program.save(str(tmp), external_data=False)
+        saved = onnx.load(str(tmp))
+        props = {p.key: p.value for p in saved.metadata_props}
+        onnx.helper.set_model_props(saved, {**props, NORMALISATION_KEY: normalisation})
+        onnx.save(saved, str(tmp))
     onnx.checker.check_model(str(path))
     return onnx.load(str(path)).opset_import[0].version
 

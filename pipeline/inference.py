@@ -16,9 +16,29 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from pipeline.normalise import LENGTH_MODES, PAD_MODE, network_baselines
+from pipeline.normalise import LENGTH_MODES, NORMALISATIONS, PAD_MODE, network_baselines
 
 DEFAULT_MULTIPLE = 32  # the default network's: five poolings by two
+NORMALISATION_KEY = "normalisation"  # the ONNX metadata_props key export writes
+
+
+def session_normalisation(session: ort.InferenceSession) -> str:
+    """The normalisation written in a session's model metadata; ``minmax`` when absent.
+
+    Raises
+    ------
+    ValueError
+        For a value not in :data:`pipeline.normalise.NORMALISATIONS` (a model newer than this
+        code).
+    """
+    meta = session.get_modelmeta().custom_metadata_map
+    value = meta.get(NORMALISATION_KEY, NORMALISATIONS[0])
+    if value not in NORMALISATIONS:
+        raise ValueError(
+            f"the model's normalisation {value!r} is not one this version knows "
+            f"({', '.join(NORMALISATIONS)}); update raman-baseline"
+        )
+    return value
 
 
 def onnx_session(path: str | Path, threads: int = 0) -> ort.InferenceSession:
@@ -37,7 +57,8 @@ class OnnxBaseline:
     """The exported network under ONNX Runtime (CPU): the inference path used everywhere.
 
     :meth:`baselines` takes spectra on any sorted axis and returns their baselines in the
-    spectra's units (:func:`pipeline.normalise.network_baselines`).
+    spectra's units (:func:`pipeline.normalise.network_baselines`), normalised as the file's
+    metadata says (:attr:`normalisation`, :func:`session_normalisation`).
 
     Speed (``benchmarks/README.md``): a batch is cut into chunks of ``chunk`` spectra run by
     ``workers`` threads (0: one per core), each chunk on one core. On 2 cores that beat one
@@ -73,6 +94,7 @@ class OnnxBaseline:
     def _open(self, session: ort.InferenceSession, grid: int, workers: int, chunk: int) -> None:
         self.session = session
         self.input = session.get_inputs()[0].name
+        self.normalisation = session_normalisation(session)
         self.grid = grid
         self.workers = workers or os.cpu_count() or 1
         self.chunk = chunk
@@ -119,5 +141,13 @@ class OnnxBaseline:
         (``native`` pads with :data:`pipeline.normalise.PAD_MODE`).
         """
         return network_baselines(
-            self.run, self.grid, x, y, length_mode, self.length_multiple, PAD_MODE, batch_size
+            self.run,
+            self.grid,
+            x,
+            y,
+            length_mode,
+            self.length_multiple,
+            PAD_MODE,
+            batch_size,
+            self.normalisation,
         )

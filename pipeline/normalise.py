@@ -1,10 +1,24 @@
 """The training-time contract of the network: its units, and how spectra of any axis reach it.
 
-The network sees each spectrum min-max scaled to [0, 1] and predicts the baseline in those
-units (:data:`NetworkRun`); :func:`denormalise` maps the prediction back to the user's
-intensity units exactly. Training, evaluation, export, ``correct``, the served model and
-fine-tuning all go through :func:`predict_baselines`, and every spectrum that is not on the
-network's grid goes through :func:`network_baselines`: the one inference path.
+Each model says how its input was normalised (``model.normalisation`` in ``params.yaml``, kept
+in its checkpoint and its ONNX file's metadata; a model that does not say is ``minmax``) and
+predicts the baseline in the linear units ``(baseline - low) / span`` of that normalisation
+(:data:`NetworkRun`); :func:`denormalise` maps the prediction back to the user's intensity
+units exactly.
+
+- ``minmax``: ``low, span = min(y), max(y) - min(y)``; ``z = (y - low) / span`` in [0, 1].
+  A band 300 times the background's range leaves the background 1/300 of the input, and a
+  network's error of 0.3% of the input's range becomes the whole background's range.
+- ``envelope``: ``low`` and ``span`` the minimum and range of a coarse lower envelope (the
+  minima of 16 segments; :func:`envelope_scale`), so the background spans about [0, 1] however
+  tall the bands; ``u = (y - low) / span`` and ``z = u`` up to a knee of 1, ``1 + asinh(u - 1)``
+  above it (:func:`compress`), so the bands fit in a range of about 10. The network's target
+  stays linear, ``(baseline - low) / span``, and inverts exactly.
+  ``docs/normalisation.md`` measures both (``benchmarks/normalisation.py``).
+
+Training, evaluation, export, ``correct``, the served model and fine-tuning all go through
+:func:`predict_baselines`, and every spectrum that is not on the network's grid goes through
+:func:`network_baselines`: the one inference path.
 
 Lengths. The network was trained on spectra of ``simulate.length`` points (512) and is fully
 convolutional, so a spectrum of another length can either be resampled onto a uniform grid of
@@ -29,44 +43,121 @@ LENGTH_MODES = ("resample", "native")  # the default first: see benchmarks/lengt
 PAD_MODE = "edge"  # native mode's padding, measured against "reflect" by the same benchmark
 
 NetworkRun = Callable[[np.ndarray], np.ndarray]
-"""A network on normalised spectra: float32 ``(B, 1, L)`` in [0, 1] -> baselines ``(B, 1, L)``
-in the same units (ONNX Runtime: :class:`pipeline.inference.OnnxBaseline`; PyTorch:
-:func:`pipeline.checkpoint.torch_run`)."""
+"""A network on normalised spectra: float32 ``(B, 1, L)`` -> baselines ``(B, 1, L)`` in the
+linear normalised units (ONNX Runtime: :class:`pipeline.inference.OnnxBaseline`; PyTorch:
+:func:`pipeline.checkpoint.torch_run`). It may carry a ``normalisation`` attribute (one of
+:data:`NORMALISATIONS`), which the inference paths use when not told otherwise."""
 
-_TINY = 1e-12
+NORMALISATIONS = ("minmax", "envelope")  # the default for models that do not say, first
+SEGMENTS = 16  # envelope: the lower envelope's segments
+KNEE = 1.0  # envelope: compressed above this many background ranges
+REL_FLOOR = 1e-7  # least span, relative to the spectrum's largest magnitude (float32 epsilon)
 
 
-def normalise(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scale each spectrum (last axis) to [0, 1].
+def normalise(
+    y: np.ndarray, normalisation: str = NORMALISATIONS[0]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The network's input for spectra ``y`` (last axis), and the scale its baseline is in.
+
+    Parameters
+    ----------
+    y
+        Spectra ``(..., L)`` in any intensity units.
+    normalisation
+        ``minmax``: ``z = (y - low) / span`` with ``low`` and ``span`` the minimum and range.
+        ``envelope``: ``low`` and ``span`` the minimum and range of the coarse lower envelope
+        (:func:`envelope_scale`), ``z = compress((y - low) / span)`` (:func:`compress`). In
+        both, the network's baseline is in the linear units ``(baseline - low) / span``, which
+        :func:`denormalise` inverts exactly. ``span`` is at least ``REL_FLOOR * max|y - low|``
+        (and the smallest normal float64), so a constant spectrum divides by no zero and the
+        result does not depend on the magnitude of ``y``.
 
     Returns
     -------
     (numpy.ndarray, numpy.ndarray, numpy.ndarray)
-        The scaled spectra (float32, the shape of ``y``), and ``low`` and ``span`` (the
-        minimum and range, at least 1e-12, of each spectrum; shape of ``y`` with a last axis
-        of 1), in ``y``'s units.
+        The input (float32, the shape of ``y``), ``low`` and ``span`` (float64 or ``y``'s
+        dtype; the shape of ``y`` with a last axis of 1), in ``y``'s units.
+
+    Raises
+    ------
+    ValueError
+        For a ``normalisation`` not in :data:`NORMALISATIONS`.
     """
     y = np.asarray(y)
-    low = y.min(axis=-1, keepdims=True)
-    span = np.maximum(y.max(axis=-1, keepdims=True) - low, _TINY)
-    return ((y - low) / span).astype(np.float32), low, span
+    if normalisation == "minmax":
+        low = y.min(axis=-1, keepdims=True)
+        span = y.max(axis=-1, keepdims=True) - low
+    elif normalisation == "envelope":
+        low, span = envelope_scale(y)
+    else:
+        raise ValueError(
+            f"unknown normalisation {normalisation!r}; expected one of {NORMALISATIONS}"
+        )
+    floor = REL_FLOOR * np.abs(y - low).max(axis=-1, keepdims=True)
+    tiny = np.finfo(np.result_type(span, np.float32)).tiny  # in span's dtype: minmax unchanged
+    span = np.maximum(span, np.maximum(floor, tiny))
+    z = (y - low) / span
+    if normalisation == "envelope":
+        z = compress(z)
+    return z.astype(np.float32), low, span
+
+
+def envelope_scale(y: np.ndarray, segments: int = SEGMENTS) -> tuple[np.ndarray, np.ndarray]:
+    """``low`` and ``span`` ``(..., 1)`` of the coarse lower envelope of spectra ``(..., L)``.
+
+    The axis is cut into ``min(segments, L)`` nearly equal segments and each one's minimum
+    taken: the bands, which only rise, are left out unless one covers a whole segment.
+    ``low`` is the least of those minima and ``span`` the second largest minus ``low`` (the
+    largest, with fewer than 4 segments): a segment lying wholly under one band (a broad tall
+    one, or its Lorentzian wings) is the largest and is dropped. Noise lowers every minimum by
+    about two sigmas alike. On simulated spectra of 512 points (``benchmarks/normalisation.py``'s
+    tall set) ``span`` is 0.44 to 1.2 times the true background's range for 96% of those whose
+    bands are under 3 ranges tall, and a median 5.8 times it where they are over 30 (band-dense
+    spectra of tall bands leave few band-free segments), against 30 to 1,000 times for minmax.
+    """
+    length = y.shape[-1]
+    count = min(segments, length)
+    edges = np.linspace(0, length, count + 1).astype(np.intp)[:-1]
+    minima = np.sort(np.minimum.reduceat(y, edges, axis=-1), axis=-1)
+    top = -2 if count >= 4 else -1
+    return minima[..., :1], minima[..., top : top + 1 or None] - minima[..., :1]
+
+
+def compress(u: np.ndarray, knee: float = KNEE) -> np.ndarray:
+    """``u`` up to ``knee``, ``knee + asinh(u - knee)`` above: bands tall and background whole.
+
+    The identity and its first two derivatives are continuous at the knee (asinh's slope is 1
+    and its curvature 0 at 0), and above it the growth is logarithmic: a band 300 background
+    ranges tall reaches 7.4, one 10,000 tall 10.9. The asinh stretch is that of Lupton, Gunn &
+    Szalay, AJ 118, 1406 (1999), for data of large dynamic range. It is only ever applied to the
+    network's input: the baseline stays in the linear units that :func:`denormalise` inverts.
+    """
+    return np.where(u > knee, knee + np.arcsinh(np.maximum(u - knee, 0)), u)
 
 
 def denormalise(z: np.ndarray, low: np.ndarray, span: np.ndarray) -> np.ndarray:
-    """Invert :func:`normalise`: ``z * span + low``, in the original units."""
+    """Invert the baseline's scaling of :func:`normalise`: ``z * span + low``, in ``y``'s units."""
     return z * span + low
 
 
-def predict_baselines(run: NetworkRun, y: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def predict_baselines(
+    run: NetworkRun,
+    y: np.ndarray,
+    batch_size: int = 1024,
+    normalisation: str | None = None,
+) -> np.ndarray:
     """Baselines of spectra ``y`` (N, L) in their own units, from a normalised-units network.
 
-    ``y`` is normalised, run through ``run`` in batches of ``batch_size``, and the output
+    ``y`` is normalised (:func:`normalise` with ``normalisation``: by default the
+    ``normalisation`` attribute of ``run``, as :func:`pipeline.checkpoint.torch_run` sets it,
+    else ``minmax``), run through ``run`` in batches of ``batch_size``, and the output
     denormalised: float64 (N, L).
     """
+    normalisation = normalisation or getattr(run, "normalisation", NORMALISATIONS[0])
     y = np.asarray(y)
     out = np.empty(y.shape, dtype=np.float64)
     for start in range(0, len(y), batch_size):
-        z, low, span = normalise(y[start : start + batch_size])
+        z, low, span = normalise(y[start : start + batch_size], normalisation)
         pred = np.asarray(run(z[:, None, :]))[:, 0, :]
         out[start : start + batch_size] = denormalise(pred.astype(np.float64), low, span)
     return out
@@ -98,6 +189,7 @@ def network_baselines(
     multiple: int = 32,
     pad: str = PAD_MODE,
     batch_size: int = 1024,
+    normalisation: str | None = None,
 ) -> np.ndarray:
     """Baselines ``(N, L)`` of spectra ``y`` ``(N, L)`` on the increasing axis ``x`` ``(L,)``.
 
@@ -119,6 +211,9 @@ def network_baselines(
         The length the network needs a multiple of, and the padding (``native`` only).
     batch_size
         Spectra per call of ``run``.
+    normalisation
+        The network's (:data:`NORMALISATIONS`); by default ``run``'s ``normalisation``
+        attribute, else ``minmax`` (:func:`predict_baselines`).
 
     Returns
     -------
@@ -134,13 +229,14 @@ def network_baselines(
     y = np.atleast_2d(np.asarray(y, dtype=np.float64))
     if length_mode not in LENGTH_MODES:
         raise ValueError(f"unknown length mode {length_mode!r}; expected one of {LENGTH_MODES}")
+    normalisation = normalisation or getattr(run, "normalisation", NORMALISATIONS[0])
     points = grid
     if length_mode == "native":
         run, points = padded(run, multiple, pad), x.size
     if x.size == points and uniform(x):
-        return predict_baselines(run, y, batch_size)
+        return predict_baselines(run, y, batch_size, normalisation)
     on = np.linspace(x[0], x[-1], points)
-    return resample(on, predict_baselines(run, resample(x, y, on), batch_size), x)
+    return resample(on, predict_baselines(run, resample(x, y, on), batch_size, normalisation), x)
 
 
 def resample(x: np.ndarray, y: np.ndarray, new_x: np.ndarray) -> np.ndarray:

@@ -198,3 +198,34 @@ def summarise(measures: Mapping[str, np.ndarray]) -> dict[str, float]:
         if name == "median_offset":
             out[f"{name}_abs_mean"] = float(np.abs(v).mean())
     return out
+
+
+CASE_MEDIAN_SIGMAS = 3.0  # ../shared/cases/README.md: the median within about 3 sigma of zero
+CASE_NEGATIVE_FRACTION = 0.05  # ... and under about 5% of points below -3 sigma
+
+
+def case_verdict(y: np.ndarray, baseline: np.ndarray) -> dict[str, np.ndarray]:
+    """The rule by which a corrected real spectrum is judged without a ground truth.
+
+    From ``../shared/cases/README.md``: with sigma the raw spectrum's noise
+    (:func:`noise_sigma`), the median of ``y - baseline`` should be within
+    :data:`CASE_MEDIAN_SIGMAS` sigmas of zero and fewer than :data:`CASE_NEGATIVE_FRACTION`
+    of the points below ``-3`` sigmas.
+
+    Parameters
+    ----------
+    y, baseline
+        Raw spectra and their baselines, (N, L) or (L,), in the same units.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``median_offset`` (sigmas) and ``negative_fraction`` per spectrum (N,), and ``passes``
+        (N,) bool.
+    """
+    y, baseline = _pair(y, baseline)
+    sigma = noise_sigma(y)
+    median = median_offset(y, baseline, sigma)
+    negative = negative_fraction(y, baseline, K_SIGMA, sigma)
+    passes = (np.abs(median) <= CASE_MEDIAN_SIGMAS) & (negative < CASE_NEGATIVE_FRACTION)
+    return {"median_offset": median, "negative_fraction": negative, "passes": passes}

@@ -86,13 +86,16 @@ def simulate(params: SimulateParams, n: int, seed: int) -> SpectrumSet:
     spike = _uniform(rng, noise.cosmic_ray_height, n) * hit
     scale = _log_uniform(rng, params.intensity.scale, n)[:, None]
     offset = scale * _uniform(rng, params.intensity.offset, n)[:, None]
+    level = _flat_level(rng, params, n)  # (N, 1): zero unless intensity.flat_fraction > 0
+    offset += scale * level
 
     observed = np.empty_like(baseline)
     for start in range(0, n, _NOISE_CHUNK):  # cache-sized blocks, no big temporaries
         rows = slice(start, start + _NOISE_CHUNK)
         clean = np.add(baseline[rows], peaks[rows], out=observed[rows])
         # Read and shot noise are independent Gaussians: one draw with their summed variance.
-        sigma = clean * shot[rows, None] ** 2
+        sigma = clean + level[rows]  # a flat fluorescence level adds its shot noise
+        sigma *= shot[rows, None] ** 2
         sigma += read[rows, None] ** 2
         np.sqrt(sigma, out=sigma)
         sigma *= _standard_normal(rng, sigma.shape)
@@ -219,6 +222,9 @@ def bands(rng: np.random.Generator, params: SimulateParams, n: int) -> np.ndarra
     fwhm = _log_uniform(rng, p.width, total)
     amp = _uniform(rng, p.amplitude, total)
     ratio = _log_uniform(rng, p.ratio, n)
+    if p.tall_fraction > 0:  # drawn only when asked, so that today's params give today's bands
+        tall = rng.random(n) < p.tall_fraction
+        ratio = np.where(tall, _log_uniform(rng, p.tall_ratio, n), ratio)
 
     band_shape = np.array(PEAK_SHAPES)[shape[owner]]
     lorentz = amp * np.select(
@@ -234,6 +240,22 @@ def bands(rng: np.random.Generator, params: SimulateParams, n: int) -> np.ndarra
         _add_compact(out, owner[sel], centre[sel], fwhm[sel], compact[sel], is_hann, reach)
     tallest = out.max(axis=1, keepdims=True)
     return out * np.divide(ratio[:, None], tallest, out=np.zeros_like(tallest), where=tallest > 0)
+
+
+def _flat_level(rng: np.random.Generator, params: SimulateParams, n: int) -> np.ndarray:
+    """``(n, 1)`` flat fluorescence levels in baseline ranges: nearly flat backgrounds.
+
+    A fraction ``intensity.flat_fraction`` of the spectra get a level drawn log-uniform from
+    ``intensity.flat_level``, the others zero. The level's shot noise makes the background's
+    range only a few noise sigmas on the highest levels (a silicon wafer's spectrum); no random
+    number is drawn when the fraction is zero.
+    """
+    level = np.zeros((n, 1), dtype=_F32)
+    fraction = params.intensity.flat_fraction
+    if fraction > 0:
+        flat = rng.random(n) < fraction
+        level[flat, 0] = _log_uniform(rng, params.intensity.flat_level, n)[flat]
+    return level
 
 
 def _add_lorentzians(out, owner, centre, fwhm, amp) -> None:

@@ -38,13 +38,14 @@ BLOCK = 512  # spectra per simulate() call, each block with its own derived seed
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def to_tensors(observed: np.ndarray, baseline: np.ndarray) -> Batch:
+def to_tensors(observed: np.ndarray, baseline: np.ndarray, normalisation: str = "minmax") -> Batch:
     """Normalised ``(N, 1, L)`` inputs and targets, with the shared normalisation step.
 
     ``observed`` and ``baseline`` are ``(N, L)`` in raw units; the target is the baseline
-    in the units of the normalised input (:func:`pipeline.normalise.normalise`).
+    in the linear units of the normalised input (:func:`pipeline.normalise.normalise` with
+    the model's ``normalisation``, ``model.normalisation``).
     """
-    x, low, span = normalise(observed)
+    x, low, span = normalise(observed, normalisation)
     target = ((baseline - low) / span).astype(np.float32)
     return torch.from_numpy(x[:, None, :]), torch.from_numpy(target[:, None, :])
 
@@ -55,17 +56,26 @@ def block_seed(seed: int, block: int) -> int:
     return int(sequence.generate_state(1, np.uint64)[0])
 
 
-def simulated_block(params: SimulateParams, seed: int, block: int, size: int = BLOCK) -> Batch:
-    """Block ``block`` of the stream: ``size`` spectra as normalised tensors."""
+def simulated_block(
+    params: SimulateParams,
+    seed: int,
+    block: int,
+    size: int = BLOCK,
+    normalisation: str = "minmax",
+) -> Batch:
+    """Block ``block`` of the stream: ``size`` spectra, scaled by ``normalisation``."""
     spectra = simulate(params, size, block_seed(seed, block))
-    return to_tensors(spectra.observed, spectra.baseline)
+    return to_tensors(spectra.observed, spectra.baseline, normalisation)
 
 
 class _Blocks(torch.utils.data.IterableDataset):
     """Blocks ``first, first + 1, ...`` of the stream, shared out among loader workers."""
 
-    def __init__(self, params: SimulateParams, seed: int, first: int, block: int) -> None:
+    def __init__(
+        self, params: SimulateParams, seed: int, first: int, block: int, normalisation: str
+    ) -> None:
         self.params, self.seed, self.first, self.block = params, seed, first, block
+        self.normalisation = normalisation
 
     def __iter__(self) -> Iterator[Batch]:
         info = torch.utils.data.get_worker_info()
@@ -73,7 +83,7 @@ class _Blocks(torch.utils.data.IterableDataset):
         if info is not None:
             torch.set_num_threads(1)  # a worker simulates in numpy; leave the cores to training
         for k in itertools.count(self.first + worker, workers):
-            yield simulated_block(self.params, self.seed, k, self.block)
+            yield simulated_block(self.params, self.seed, k, self.block, self.normalisation)
 
 
 class SimulatedStream:
@@ -91,6 +101,8 @@ class SimulatedStream:
         Blocks queued per worker.
     block
         Spectra per block (changing it changes the stream).
+    normalisation
+        How the spectra are scaled for the network (``model.normalisation``).
     """
 
     def __init__(
@@ -100,19 +112,23 @@ class SimulatedStream:
         workers: int = 0,
         prefetch: int = 4,
         block: int = BLOCK,
+        normalisation: str = "minmax",
     ) -> None:
         if workers < 0:
             raise ValueError(f"workers: expected a value >= 0, got {workers}")
         self.params, self.seed, self.workers = params, seed, workers
         self.prefetch, self.block = prefetch, block
+        self.normalisation = normalisation
 
     def identity(self) -> bytes:
-        """What a resume checkpoint must match: the simulator params, seed and block size."""
-        return json.dumps(["stream", to_dict(self.params), self.seed, self.block]).encode()
+        """What a resume checkpoint must match: simulator params, seed, block size, scaling."""
+        return json.dumps(
+            ["stream", to_dict(self.params), self.seed, self.block, self.normalisation]
+        ).encode()
 
     def blocks(self, first: int = 0) -> Iterator[Batch]:
         """Blocks ``first, first + 1, ...`` in order, from the workers (or in-process)."""
-        dataset = _Blocks(self.params, self.seed, first, self.block)
+        dataset = _Blocks(self.params, self.seed, first, self.block, self.normalisation)
         if self.workers == 0:
             return iter(dataset)
         loader = torch.utils.data.DataLoader(

@@ -119,3 +119,13 @@ def test_summarise_gives_plain_numbers_per_method():
     both = q.summarise(q.quality(Y, mixed))
     assert abs(both["median_offset_mean"]) < 1 < 4 < both["median_offset_abs_mean"]
     json.dumps(both)
+
+
+def test_case_verdict_passes_the_true_baseline_and_fails_a_high_or_low_one():
+    ok = q.case_verdict(Y, BASE)
+    assert ok["passes"].all() and set(ok) == {"median_offset", "negative_fraction", "passes"}
+    high = q.case_verdict(Y, BASE + 5 * SIGMA)  # 88% of points below -3 sigma
+    low = q.case_verdict(Y, BASE - 5 * SIGMA)  # the median 5 sigma above zero
+    assert not high["passes"].any() and (high["negative_fraction"] > 0.05).all()
+    assert not low["passes"].any() and (low["median_offset"] > 3).all()
+    assert q.case_verdict(Y[0], BASE[0])["passes"].shape == (1,)

@@ -115,8 +115,8 @@ def run(
     state, history = train(
         parent_params,
         finetune_recipe(params, len(sets["train"].observed)),
-        to_tensors(sets["train"].observed, sets["train"].baseline),
-        to_tensors(sets["val"].observed, sets["val"].baseline),
+        to_tensors(sets["train"].observed, sets["train"].baseline, parent_params.normalisation),
+        to_tensors(sets["val"].observed, sets["val"].baseline, parent_params.normalisation),
         progress=progress,
         init_state=parent.state_dict(),
         frozen_norm=True,

@@ -47,12 +47,17 @@ def run(
 ) -> tuple[dict[str, torch.Tensor], list[Evaluation], ModelParams]:
     """Train on the stream; return the best weights, the history and the network's params."""
     model_params, plan = settings(params, student)
-    stream = SimulatedStream(params.simulate, params.train.seed, params.train.workers)
+    stream = SimulatedStream(
+        params.simulate,
+        params.train.seed,
+        params.train.workers,
+        normalisation=model_params.normalisation,
+    )
     state, history = train(
         model_params,
         plan,
         stream,
-        to_tensors(val_set.observed, val_set.baseline),
+        to_tensors(val_set.observed, val_set.baseline, model_params.normalisation),
         resume_path=resume,
         progress=progress,
     )
