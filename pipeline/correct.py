@@ -47,6 +47,7 @@ from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumError, numbered, re
 
 DEFAULT_MODEL = "models:/resunet1d@production"
 SHIPPED = "shipped"  # --model shipped: the model inside the package
+PRODUCTION = "production"  # --model production: the registry's production, never a variant
 LOCAL_STORE = Path("mlflow.db")  # the project's store, in the working folder
 METHODS = ("resunet", "arpls", "aspls")
 CSV_COLUMNS = ("wavenumber", "intensity", "baseline", "corrected")
@@ -124,9 +125,11 @@ def choose_network(
     """The network ``correct`` runs, and one line saying which and why.
 
     ``model`` (``--model``) wins; a ``models:/`` URI is read from :func:`find_store`'s
-    registry. With no ``model``: ``production`` of the registry found, else (none found) the
-    shipped model. ``params`` (None without a ``params.yaml``) gives an ONNX file's grid, else
-    the shipped model's card does.
+    registry, and ``production`` means ``models:/resunet1d@production``. With no ``model``:
+    the registry's fast variant when one is within ``student.max_rmse_ratio`` of production
+    on every benchmark (:func:`registered_default`), else ``production``; with no registry
+    found, the shipped model. ``params`` (None without a ``params.yaml``) gives an ONNX
+    file's grid and the ratio, else the shipped model's card does.
 
     Raises
     ------
@@ -134,18 +137,51 @@ def choose_network(
         As :func:`load_network`; never answered by falling back to another model.
     """
     uri, how = find_store(store)
+    if model == PRODUCTION:
+        model = DEFAULT_MODEL
     spec = model or (DEFAULT_MODEL if uri is not None else SHIPPED)
     if spec == SHIPPED:
         found = shipped.load()
         why = "" if model else f" ({how})"
         return _onnx(found.onnx, found.grid), f"the shipped model {found.label}{why}"
+    chosen = ""
+    if model is None:
+        spec, chosen = registered_default(uri, params)
     grid = params.simulate.length if params is not None else None
     if spec.lower().endswith(".onnx") and grid is None:
         grid = shipped.read_card()["grid"]  # the grid every model so far was trained on
     network = load_network(spec, grid or 0, uri)
     registered = uri is not None and spec.startswith(("models:/", "runs:/"))
     where = f" in {uri} (from {how})" if registered else ""
-    return network, f"{spec}{where}"
+    return network, f"{spec}{where}{chosen}"
+
+
+def registered_default(uri: str, params: Params | None) -> tuple[str, str]:
+    """What ``correct`` runs from the registry ``uri`` when no model is named, and why.
+
+    The fast variant when :func:`pipeline.registry.fast_variant` finds one within
+    ``student.max_rmse_ratio`` (``params``, else the shipped model's card) of the production
+    version on every benchmark, by its version; else ``models:/resunet1d@production``.
+    Returns ``(spec, why)``, ``why`` to follow the spec in the summary line.
+
+    Raises
+    ------
+    RegistryError
+        The store failed, or has no production version.
+    """
+    from pipeline import registry
+
+    if params is not None:
+        max_ratio = params.student.max_rmse_ratio
+    else:
+        max_ratio = float(shipped.read_card()["params"]["student"]["max_rmse_ratio"])
+    current, variant, why = registry.fast_variant(registry.connect(uri), max_ratio)
+    if current is None:
+        return DEFAULT_MODEL, ""  # loading it says there is no production version
+    if variant is None:
+        return DEFAULT_MODEL, f", v{current} (no fast variant used: {why})"
+    within = f"within {100 * (max_ratio - 1):.3g}% of production v{current} on every benchmark"
+    return f"models:/{registry.MODEL_NAME}/{variant}", f": the fast variant v{variant} ({within})"
 
 
 def classical_method(

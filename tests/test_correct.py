@@ -21,18 +21,30 @@ from pipeline.model import ResUNet1D
 from pipeline.normalise import LENGTH_MODES
 from pipeline.spectra_io import read_spectra
 
-from .conftest import EXPECTED, REAL, ROOT, needs_real, real_files, register_production
+from .conftest import (
+    EXPECTED,
+    REAL,
+    ROOT,
+    log_onnx_run,
+    needs_real,
+    real_files,
+    register_production,
+)
 
 PARAMS = str(ROOT / "params.yaml")
+
+
+def untrained_onnx(path: Path, channels: tuple[int, ...], seed: int) -> Path:
+    """An untrained ResUNet-1D exported to ``path``, its weights drawn with ``seed``."""
+    torch.manual_seed(seed)
+    export_onnx(ResUNet1D(channels=channels), path, length=512)
+    return path
 
 
 @pytest.fixture(scope="module")
 def onnx_model(tmp_path_factory):
     """An untrained tiny ResUNet-1D: fast, and any baseline it draws is a valid test."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.onnx"
-    export_onnx(ResUNet1D(channels=(4, 6, 8, 10, 12, 14)), path, length=512)
-    return path
+    return untrained_onnx(tmp_path_factory.mktemp("model") / "tiny.onnx", (4, 6, 8, 10, 12, 14), 0)
 
 
 @pytest.fixture(scope="module")
@@ -444,3 +456,112 @@ def test_a_local_store_is_used_and_never_passed_over(tmp_path, monkeypatch, caps
     path = write_two_columns(tmp_path / "s.csv", *spectrum(300))
     status, message = run_correct(path, "-o", tmp_path / "out")
     assert status == 1 and "mlflow.db is not an SQLite database" in message
+
+
+# ------------------------------------------------------------- the fast variant by default
+
+
+@pytest.fixture(scope="module")
+def fast_model(tmp_path_factory):
+    """A narrower untrained network than :func:`onnx_model`: its baselines differ."""
+    return untrained_onnx(tmp_path_factory.mktemp("fast") / "fast.onnx", (4, 4, 6, 6, 8, 8), 1)
+
+
+def gate_figures(ratios: dict[str, float]) -> dict[str, float]:
+    """The figures ``register_fast`` logs: the variant's RMSE ``ratio`` x production's 0.01."""
+    out = {}
+    for name, ratio in ratios.items():
+        out |= {f"gate_{name}_rmse": 0.01 * ratio, f"gate_{name}_production_rmse": 0.01}
+    return out
+
+
+def register_variant(client, onnx_path: Path, reference: str, ratios: dict[str, float]) -> str:
+    """Register ``onnx_path`` as ``register_fast`` does: ``fast``, figures against ``reference``."""
+    from pipeline import registry
+
+    run_id, uri = log_onnx_run(client, onnx_path, test_metrics=gate_figures(ratios))
+    tags = {"variant": "fast", "reference_version": reference}
+    version = client.create_model_version(registry.MODEL_NAME, uri, run_id=run_id, tags=tags)
+    client.set_registered_model_alias(registry.MODEL_NAME, registry.FAST, version.version)
+    return str(version.version)
+
+
+WITHIN = {"simulated": 1.02, "semireal": 1.05, "rruff": 0.97}  # 1.05 x is still within
+
+
+@pytest.fixture
+def two_models(tmp_path, monkeypatch, onnx_model):
+    """A store in ``tmp_path`` with production v1 (``onnx_model``) and a spectrum file."""
+    from pipeline import registry
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = registry.connect(create=True)
+    register_production(client, onnx_model, run_name="production")
+    x, y = spectrum(600)
+    return client, write_two_columns(tmp_path / "s.csv", x, y), x, y
+
+
+def corrected_by(tmp_path, path, *args) -> np.ndarray:
+    status, _ = run_correct(path, "-o", tmp_path / "out", "--no-plots", *args)
+    assert status == 0
+    return read_csv(tmp_path / "out" / "s.csv")[:, 2]
+
+
+def test_the_fast_variant_is_used_when_within_the_ratio_of_production(
+    tmp_path, two_models, fast_model, capsys
+):
+    client, path, x, y = two_models
+    version = register_variant(client, fast_model, "1", WITHIN)
+    baseline = corrected_by(tmp_path, path)
+    summary = capsys.readouterr().out.splitlines()[0]
+    assert f"models:/resunet1d/{version} in sqlite:///" in summary
+    assert f"the fast variant v{version} (within 5% of production v1 on every benchmark)" in summary
+    fast = correct.load_network(str(fast_model), grid=512)
+    assert np.allclose(baseline, fast.baselines(x, y)[0], rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "case, why",
+    [
+        ("over on rruff", "has rruff RMSE 1.060 x production v1's (over 1.05 x)"),
+        ("no semireal figures", "has no semireal RMSE recorded against production v1"),
+        ("against another production", "was measured against v3, not production v1"),
+        ("production moved since", "was measured against v1, not production v3"),
+    ],
+)
+def test_production_is_used_when_the_fast_variant_does_not_qualify(
+    tmp_path, two_models, fast_model, network, capsys, case, why
+):
+    from pipeline import registry
+
+    client, path, x, y = two_models
+    ratios = dict(WITHIN)
+    if case == "over on rruff":
+        ratios["rruff"] = 1.06
+    if case == "no semireal figures":
+        del ratios["semireal"]
+    reference = "3" if case == "against another production" else "1"
+    version = register_variant(client, fast_model, reference, ratios)  # v2
+    if case in ("against another production", "production moved since"):
+        source = client.get_model_version(registry.MODEL_NAME, "1").source
+        v3 = client.create_model_version(registry.MODEL_NAME, source).version  # v1's network
+        assert str(v3) == "3"
+        if case == "production moved since":
+            client.set_registered_model_alias(registry.MODEL_NAME, registry.PRODUCTION, "3")
+    baseline = corrected_by(tmp_path, path)
+    summary = capsys.readouterr().out.splitlines()[0]
+    assert "models:/resunet1d@production in sqlite:///" in summary
+    assert f"(no fast variant used: v{version} {why})" in summary
+    assert np.allclose(baseline, network.baselines(x, y)[0], rtol=1e-8)
+
+
+@pytest.mark.parametrize("named", ["production", "models:/resunet1d@production"])
+def test_a_model_named_wins_over_a_qualifying_fast_variant(
+    tmp_path, two_models, fast_model, network, capsys, named
+):
+    client, path, x, y = two_models
+    register_variant(client, fast_model, "1", WITHIN)
+    baseline = corrected_by(tmp_path, path, "--model", named)
+    summary = capsys.readouterr().out.splitlines()[0]
+    assert "models:/resunet1d@production in sqlite:///" in summary and "fast" not in summary
+    assert np.allclose(baseline, network.baselines(x, y)[0], rtol=1e-8)

@@ -11,7 +11,7 @@ an answer such as "no production version".
                lock, lookups that tell "missing" from "the store failed"
 ``tracking``   one pipeline execution logged as a run, with its provenance
 ``pyfunc``     the registered model (ONNX Runtime inside), its signature, request checks
-``gate``       the promotion gate and the fast variant's gate
+``gate``       the promotion gate, the fast variant's gate, which variant ``correct`` runs
 ``aliases``    alias moves (atomic with their log entries), promotion, rollback, registration
 =============  =================================================================
 """
@@ -25,9 +25,11 @@ from pipeline.registry.aliases import (
     rollback,
 )
 from pipeline.registry.gate import (
+    BENCHMARKS,
     Decision,
     RealBenchmarks,
     fast_gate,
+    fast_variant,
     gate,
     network_of,
     reference_of,
@@ -75,6 +77,7 @@ from pipeline.registry.tracking import (
 )
 
 __all__ = [
+    "BENCHMARKS",
     "CHALLENGER",
     "EXPERIMENT",
     "FAST",
@@ -94,6 +97,7 @@ __all__ = [
     "environment",
     "experiment_id",
     "fast_gate",
+    "fast_variant",
     "file_digest",
     "find_version_by_tag",
     "flatten",

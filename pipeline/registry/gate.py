@@ -23,9 +23,19 @@ import numpy as np
 from pipeline.inference import OnnxBaseline
 from pipeline.metrics import Block, benchmark_errors, mean_errors
 from pipeline.registry.pyfunc import load_model
-from pipeline.registry.store import MODEL_NAME, RegistryError, production_version
+from pipeline.registry.store import (
+    FAST,
+    MODEL_NAME,
+    RegistryError,
+    alias_version,
+    production_version,
+    store_errors,
+)
 
 SIMULATED = "simulated"  # the name of the simulated test set among the benchmarks
+# every benchmark a variant must be within its ratio of production on (the real-reference
+# ones are :func:`pipeline.semireal.real_benchmarks`' names)
+BENCHMARKS = (SIMULATED, "semireal", "rruff")
 
 RealBenchmarks = Mapping[str, Sequence[Block]]
 """The real-reference benchmarks by name (``semireal``, ``rruff``): blocks of spectra."""
@@ -197,6 +207,77 @@ def fast_gate(
     return Decision(
         "", ok, reason, new_all[SIMULATED], old_all[SIMULATED], str(reference), {}, figures
     )
+
+
+def fast_variant(client, max_ratio: float) -> tuple[str | None, str | None, str]:
+    """The registered variant to run instead of production, if one is within ``max_ratio``.
+
+    Candidates are the versions tagged ``variant`` (``register_fast`` tags ``variant=fast``)
+    and the one holding the ``fast`` alias, that one first, then the newest. A candidate
+    qualifies when the figures its gate recorded (its run's ``gate_<benchmark>_rmse`` and
+    ``gate_<benchmark>_production_rmse``) were measured against the version that is
+    production now (its ``reference_version`` tag) and its RMSE is at most ``max_ratio``
+    times production's on every one of :data:`BENCHMARKS`. Nothing is re-scored: a variant
+    measured against an earlier production version does not qualify until it is measured
+    again.
+
+    Parameters
+    ----------
+    client
+        An ``MlflowClient`` of the store (:func:`pipeline.registry.connect`).
+    max_ratio
+        The largest RMSE ratio to production allowed on each benchmark (1.05: within 5%).
+
+    Returns
+    -------
+    tuple
+        ``(production, variant, why)``: the production version (None when there is none),
+        the qualifying variant's version (None when none qualifies) and why not (empty
+        when one does).
+
+    Raises
+    ------
+    RegistryError
+        The store failed: which model to run is unknown.
+    """
+    current = production_version(client)
+    if current is None:
+        return None, None, "no production version"
+    fast = alias_version(client, FAST)
+    with store_errors(client, f"listing the versions of {MODEL_NAME}"):
+        versions = client.search_model_versions(f"name='{MODEL_NAME}'")
+    candidates = [
+        mv
+        for mv in versions
+        if (mv.tags.get("variant") or str(mv.version) == fast) and str(mv.version) != current
+    ]
+    candidates.sort(key=lambda mv: (str(mv.version) != fast, -int(mv.version)))
+    refusals = []
+    for mv in candidates:
+        refusal = _variant_refusal(client, mv, current, max_ratio)
+        if refusal is None:
+            return current, str(mv.version), ""
+        refusals.append(f"v{mv.version} {refusal}")
+    return current, None, "; ".join(refusals) or "no fast variant registered"
+
+
+def _variant_refusal(client, version, current: str, max_ratio: float) -> str | None:
+    """Why the variant ``version`` (a ``ModelVersion``) may not stand in for ``current``."""
+    against = version.tags.get("reference_version")
+    if against != current:
+        measured = f"against v{against}" if against else "against no recorded version"
+        return f"was measured {measured}, not production v{current}"
+    with store_errors(client, f"reading the gate figures of {MODEL_NAME} v{version.version}"):
+        figures = client.get_run(version.run_id).data.metrics if version.run_id else {}
+    for name in BENCHMARKS:
+        new = figures.get(f"gate_{name}_rmse")
+        old = figures.get(f"gate_{name}_production_rmse")
+        if new is None or old is None:
+            return f"has no {name} RMSE recorded against production v{current}"
+        ratio = new / old if old > 0 else _zero_ratio(new)
+        if not ratio <= max_ratio:
+            return f"has {name} RMSE {ratio:.3f} x production v{current}'s (over {max_ratio:g} x)"
+    return None
 
 
 def _zero_ratio(new: float) -> float:
