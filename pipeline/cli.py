@@ -76,8 +76,9 @@ def cmd_correct(argv: list[str]) -> int:
     parser.add_argument("--method", choices=correct.METHODS, default=correct.METHODS[0])
     parser.add_argument(
         "--model",
-        help=f"models:/ URI, .onnx path or {correct.SHIPPED} (default: production of the "
-        "registry found, else the shipped model)",
+        help=f"models:/ URI, .onnx path, {correct.PRODUCTION} or {correct.SHIPPED} (default: "
+        "the registry's fast variant if within 5%% of production on every benchmark, else "
+        "production; with no registry found, the shipped model)",
     )
     parser.add_argument(
         "--store",

@@ -10,10 +10,12 @@ written together (temporary file, then rename) or not at all.
 The network runs under ONNX Runtime (:class:`pipeline.inference.OnnxBaseline`), its
 ``baselines`` method taking spectra of any length, resampled onto the training grid or at their
 native length (:mod:`pipeline.normalise`). Which network (:func:`choose_network`): the one
-``--model`` names; else ``production`` of the registry that ``--store``,
-``MLFLOW_TRACKING_URI`` or a ``mlflow.db`` in the working folder names (:func:`find_store`);
-else, with no registry found, the model shipped inside the package (:mod:`pipeline.shipped`),
-verified against its card and named in the summary. arPLS and asPLS use the ``lam`` chosen on
+``--model`` names; else, from the registry that ``--store``, ``MLFLOW_TRACKING_URI`` or a
+``mlflow.db`` in the working folder names (:func:`find_store`), its fast variant when the gate
+measured it within ``student.max_rmse_ratio`` of the current production version on every
+benchmark, else ``production`` (:func:`registered_default`); else, with no registry found,
+the model shipped inside the package (:mod:`pipeline.shipped`), verified against its card and
+named in the summary. arPLS and asPLS use the ``lam`` chosen on
 the validation set (``--classical-report``, else ``reports/classical.json``, else the value the
 shipped model's card records), scaled to each spectrum's length
 (:func:`pipeline.baselines.classical_baselines`). No ``params.yaml`` is needed: without one the
