@@ -32,6 +32,8 @@ PRODUCTION_LABEL, FAST_LABEL = "production (fp32)", "fast (student)"
 SPEED_TARGET, SPEED_GOAL = 2.0, 3.0  # fast network / arPLS spectra/s, batch 1,024, L 512
 TRAIN_TARGET = 2.0  # project training step / plain fp32 eager
 SIM_TARGET = 50_000.0  # simulated spectra/s per core
+# the cases of ../shared/cases that load (issue 13: the others do not yet)
+CASES = ("si-wafer-labspec", "rruff-anatase-raw", "hdpe-horiba-csv")
 
 
 @dataclasses.dataclass
@@ -156,6 +158,60 @@ class Printout:
     @property
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
+
+
+def case_file(folder: Path) -> Path | None:
+    """The instrument export of one case folder (not ``SOURCE.txt``, not a ``*_min*`` cut)."""
+    files = sorted(
+        f for f in Path(folder).glob("*") if f.name != "SOURCE.txt" and "_min" not in f.name
+    )
+    return files[0] if files else None
+
+
+def case_spectra(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{case: (x, y)}`` of each of :data:`CASES` under ``folder`` whose file loads.
+
+    A case that does not load is printed and left out.
+    """
+    from pipeline.spectra_io import read_spectra  # light: no torch, no onnxruntime
+
+    out = {}
+    for case in CASES:
+        path = case_file(Path(folder) / case)
+        try:
+            s = read_spectra(path)
+        except Exception as exc:  # noqa: BLE001 - a case that does not load is reported
+            print(f"{case}: {path} does not load: {exc}")
+            continue
+        out[case] = (s.x, np.atleast_2d(s.y))
+    return out
+
+
+CASE_COLUMNS = (
+    ("case", "case", ""),
+    ("method", "method", ""),
+    ("median", "median (sigma)", "{:+.2f}"),
+    ("negative", "% below -3 sigma", "{:.2f}"),
+    ("passes", "passes", ""),
+)
+
+
+def case_row(case: str, method: str, y: np.ndarray, baseline: np.ndarray) -> dict:
+    """One case corrected by one method, judged by the cases' README rule (:data:`CASE_COLUMNS`).
+
+    :func:`pipeline.quality.case_verdict` of the first spectrum: its median in noise sigmas,
+    the percentage of points below -3 sigmas, and whether it passes.
+    """
+    from pipeline.quality import case_verdict
+
+    v = case_verdict(y, baseline)
+    return {
+        "case": case,
+        "method": method,
+        "median": float(v["median_offset"][0]),
+        "negative": 100 * float(v["negative_fraction"][0]),
+        "passes": "yes" if v["passes"][0] else "no",
+    }
 
 
 def load_average() -> str:

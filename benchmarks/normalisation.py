@@ -14,7 +14,7 @@ on two test sets, today's distribution (``params.yaml`` as it is) and the tall o
 tallest band's ratio to the background's range (``< 3``, ``3-30``, ``30-300``, ``>= 300``):
 the RMSE of the baseline in units of the true background's range (what tall bands make
 large) and in units of the spectrum's range (the pipeline's metric). Then on the real cases of
-``--cases`` that load (:data:`CASES`), beside arPLS, by the cases' own rule
+``--cases`` that load (:data:`benchmarks.common.CASES`), beside arPLS, by the cases' own rule
 (:func:`pipeline.quality.case_verdict`). The checkpoints are written to ``--out``.
 """
 
@@ -37,16 +37,13 @@ from pipeline.baselines import classical_baselines  # noqa: E402
 from pipeline.checkpoint import from_state, save_checkpoint, torch_run  # noqa: E402
 from pipeline.config import NORMALISATIONS, parse_params  # noqa: E402
 from pipeline.normalise import network_baselines, predict_baselines  # noqa: E402
-from pipeline.quality import case_verdict  # noqa: E402
 from pipeline.simulate import simulate  # noqa: E402
-from pipeline.spectra_io import read_spectra  # noqa: E402
 from pipeline.train import recipe, to_tensors, train  # noqa: E402
 
 TALL = {
     "peaks": {"tall_fraction": 0.33, "tall_ratio": [3.0, 1000.0]},
     "intensity": {"flat_fraction": 0.15, "flat_level": [3.0, 300.0]},
 }
-CASES = ("si-wafer-labspec", "rruff-anatase-raw", "hdpe-horiba-csv")
 BINS = ((0, 3), (3, 30), (30, 300), (300, np.inf))
 SEEDS = {"train": 101, "val": 102, "test": 103, "test_tall": 104}
 
@@ -70,24 +67,6 @@ def background_errors(predicted, spectra) -> dict[str, np.ndarray]:
         "rmse_range": err / np.ptp(spectra.observed.astype(np.float64), axis=1),
         "ratio": spectra.peaks.max(axis=1) / bg,
     }
-
-
-def case_spectra(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{case: (x, y)}`` of each of :data:`CASES` whose file loads (``*_min*`` cuts skipped)."""
-    out = {}
-    for case in CASES:
-        files = sorted(
-            f for f in (folder / case).glob("*") if f.name != "SOURCE.txt" and "_min" not in f.name
-        )
-        for f in files:
-            try:
-                s = read_spectra(f)
-            except Exception as exc:  # noqa: BLE001 - a case that does not load is reported
-                print(f"{case}: {f.name} does not load: {exc}")
-                continue
-            out[case] = (s.x, np.atleast_2d(s.y))
-            break
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,35 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     arpls = classical_baselines("arpls", log10_lam, today.classical.arpls, today.simulate.length)
     grid = today.simulate.length
     case_rows = []
-    for case, (x, y) in case_spectra(args.cases).items():
+    for case, (x, y) in common.case_spectra(args.cases).items():
         methods = {
             f"resunet {n}": network_baselines(torch_run(m), grid, x, y) for n, m in models.items()
         }
         methods["arpls"] = arpls(x, y)
-        for method, baseline in methods.items():
-            v = case_verdict(y, baseline)
-            case_rows.append(
-                {
-                    "case": case,
-                    "method": method,
-                    "median": float(v["median_offset"][0]),
-                    "negative": 100 * float(v["negative_fraction"][0]),
-                    "passes": "yes" if v["passes"][0] else "no",
-                }
-            )
+        case_rows += [common.case_row(case, m, y, b) for m, b in methods.items()]
     print(f"\nreal cases (rule: ../shared/cases/README.md); arPLS log10 lam {log10_lam} ({where})")
-    print(
-        common.format_table(
-            case_rows,
-            [
-                ("case", "case", ""),
-                ("method", "method", ""),
-                ("median", "median (sigma)", "{:+.2f}"),
-                ("negative", "% below -3 sigma", "{:.2f}"),
-                ("passes", "passes", ""),
-            ],
-        )
-    )
+    print(common.format_table(case_rows, common.CASE_COLUMNS))
     print(f"load after: {common.load_average()}")
     return 0
 

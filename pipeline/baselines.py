@@ -33,6 +33,7 @@ import numpy as np
 from pipeline.config import ClassicalMethodParams
 
 METHODS = ("arpls", "aspls")
+REFINED_METHODS = ("none", *METHODS)  # refined's classical part; "none": the network alone
 
 BaselineFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """A baseline method, classical or neural: ``method(x, y) -> baseline``.
@@ -102,6 +103,35 @@ def refined(network: BaselineFn, classical: BaselineFn) -> BaselineFn:
         return first + classical(x, y - first)
 
     return estimate
+
+
+def refined_baselines(
+    network: BaselineFn,
+    method: str,
+    log10_lam: float | None,
+    settings: ClassicalMethodParams | None,
+    reference_length: int,
+) -> BaselineFn:
+    """``refined`` with its classical part as chosen on validation, or the network alone.
+
+    ``method`` is one of :data:`REFINED_METHODS`: ``"none"`` (the choice when no correction
+    of the network's residual lowers the validation error) answers ``network`` itself;
+    ``arpls`` or ``aspls`` at ``10 ** log10_lam`` (chosen at ``reference_length`` points,
+    :func:`classical_baselines`) makes :func:`refined`.
+
+    Raises
+    ------
+    ValueError
+        For a ``method`` not in :data:`REFINED_METHODS`, or a classical one without
+        ``log10_lam`` and ``settings``.
+    """
+    if method not in REFINED_METHODS:
+        raise ValueError(f"unknown refined method {method!r}; expected one of {REFINED_METHODS}")
+    if method == "none":
+        return network
+    if log10_lam is None or settings is None:
+        raise ValueError(f"refined with {method} needs its log10_lam and settings")
+    return refined(network, classical_baselines(method, log10_lam, settings, reference_length))
 
 
 def fit_block(

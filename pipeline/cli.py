@@ -73,7 +73,12 @@ def cmd_correct(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="raman-baseline correct", description=cmd_correct.__doc__)
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="spectra files")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR")
-    parser.add_argument("--method", choices=correct.METHODS, default=correct.METHODS[0])
+    parser.add_argument(
+        "--method",
+        choices=correct.METHODS,
+        default=correct.DEFAULT_METHOD,
+        help=f"default: {correct.DEFAULT_METHOD} (chosen by measurement, README)",
+    )
     parser.add_argument(
         "--model",
         help=f"models:/ URI, .onnx path, {correct.PRODUCTION} or {correct.SHIPPED} (default: "
@@ -93,6 +98,12 @@ def cmd_correct(argv: list[str]) -> int:
     parser.add_argument(
         "--classical-report", type=Path, help="default: reports/classical.json if it exists"
     )
+    parser.add_argument(
+        "--refined-report",
+        type=Path,
+        help="evaluate_real metrics (.json) whose refined choice to use (default: the shipped "
+        "model's card)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="CSV only, no PNG")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
@@ -102,10 +113,13 @@ def cmd_correct(argv: list[str]) -> int:
     default = Path("params.yaml")
     named = args.params or (default if default.is_file() else None)
     params = load_params(named) if named is not None else None
-    if args.method == "resunet":
+    if args.method in correct.NETWORK_METHODS:
         model, which = correct.choose_network(args.model, args.store, params)
         estimate = partial(model.baselines, length_mode=args.length_mode)
         how = f"ResUNet-1D, {which}, length mode {args.length_mode}"
+        if args.method == "refined":
+            estimate, refined_how = correct.refined_method(estimate, params, args.refined_report)
+            how = f"{how}; {refined_how}"
     else:
         report = args.classical_report or Path("reports/classical.json")
         if args.classical_report and not report.is_file():

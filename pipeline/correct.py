@@ -15,9 +15,12 @@ native length (:mod:`pipeline.normalise`). Which network (:func:`choose_network`
 measured it within ``student.max_rmse_ratio`` of the current production version on every
 benchmark, else ``production`` (:func:`registered_default`); else, with no registry found,
 the model shipped inside the package (:mod:`pipeline.shipped`), verified against its card and
-named in the summary. arPLS and asPLS use the ``lam`` chosen on
-the validation set (``--classical-report``, else ``reports/classical.json``, else the value the
-shipped model's card records), scaled to each spectrum's length
+named in the summary. The default method, ``refined`` (:data:`DEFAULT_METHOD`, chosen by
+measurement: ``benchmarks/methods.py``), adds to the network's baseline a classical fit of its
+residual with the choice made on validation data (:func:`refined_method`:
+``--refined-report``, else the shipped model's card). arPLS and asPLS use the ``lam`` chosen
+on the validation set (``--classical-report``, else ``reports/classical.json``, else the value
+the shipped model's card records), scaled to each spectrum's length
 (:func:`pipeline.baselines.classical_baselines`). No ``params.yaml`` is needed: without one the
 grid and the classical settings come from the shipped model's card. A file that fails is
 reported in one line (:func:`pipeline.errors.one_line`) and the others go on.
@@ -39,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import shipped
-from pipeline.baselines import BaselineFn, classical_baselines
+from pipeline.baselines import BaselineFn, classical_baselines, refined_baselines
 from pipeline.config import ClassicalMethodParams, Params
 from pipeline.errors import one_line
 from pipeline.files import atomic_path
@@ -51,7 +54,10 @@ DEFAULT_MODEL = "models:/resunet1d@production"
 SHIPPED = "shipped"  # --model shipped: the model inside the package
 PRODUCTION = "production"  # --model production: the registry's production, never a variant
 LOCAL_STORE = Path("mlflow.db")  # the project's store, in the working folder
-METHODS = ("resunet", "arpls", "aspls")
+METHODS = ("resunet", "refined", "arpls", "aspls")
+NETWORK_METHODS = ("resunet", "refined")  # the methods that run a network
+# chosen by measurement (benchmarks/methods.py, README): best on the real references
+DEFAULT_METHOD = "refined"
 CSV_COLUMNS = ("wavenumber", "intensity", "baseline", "corrected")
 
 
@@ -214,6 +220,51 @@ def classical_method(
     estimate = classical_baselines(name, log10_lam, settings, length)
     how = f"{name}, log10(lam) = {log10_lam:g} at {length} points ({source}),"
     return estimate, how + f" scaled by (points / {length})^4"
+
+
+def refined_method(
+    network: BaselineFn, params: Params | None, report: Path | None
+) -> tuple[BaselineFn, str]:
+    """``refined`` as ``correct`` runs it: the network plus a classical fit of its residual.
+
+    The classical part (``arpls``, ``aspls`` or ``none``, the network alone) and its
+    ``log10(lam)``: from ``report`` (``--refined-report``: a metrics file of the
+    ``evaluate_real`` stage, its ``lam.refined``) when given, else the choice made on
+    validation that the shipped model's card records (``refined``). The choice belongs to
+    the network it was made with: the card's to the shipped model. ``max_iter`` and ``tol``
+    come from ``params`` (None without a ``params.yaml``), else from the card.
+
+    Raises
+    ------
+    CorrectionError
+        ``report`` is named but missing, or holds no refined choice.
+    ShippedModelError
+        No report and the card records no refined choice.
+    """
+    card = None
+    if report is not None:
+        if not report.is_file():
+            raise CorrectionError(f"--refined-report {report}: no such file")
+        choice = json.loads(report.read_text()).get("lam", {}).get("refined")
+        if not choice:
+            raise CorrectionError(f"--refined-report {report}: no lam.refined in it")
+        length = params.simulate.length if params is not None else shipped.read_card()["grid"]
+        source = f"chosen in {report}"
+    else:
+        choice = card = shipped.ShippedModel(shipped.FOLDER, shipped.read_card()).refined()
+        length = int(card["reference_length"])
+        source = f"chosen on {card['chosen_on']}, recorded in the shipped model's card"
+    method, log10_lam = choice["method"], choice.get("log10_lam")
+    if method == "none":
+        return network, f"refined: the network alone, no correction ({source})"
+    if params is not None:
+        settings = getattr(params.classical, method)
+    else:
+        found = card or shipped.ShippedModel(shipped.FOLDER, shipped.read_card()).classical(method)
+        settings = ClassicalMethodParams((float(log10_lam),), found["max_iter"], found["tol"])
+    estimate = refined_baselines(network, method, float(log10_lam), settings, length)
+    how = f"refined: {method} of the network's residual, log10(lam) = {log10_lam:g} at {length}"
+    return estimate, how + f" points ({source}), scaled by (points / {length})^4"
 
 
 def chosen_log10_lam(

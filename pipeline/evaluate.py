@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline import plots
 from pipeline.baselines import METHODS as CLASSICAL
-from pipeline.baselines import BaselineFn, classical_baselines
+from pipeline.baselines import REFINED_METHODS, BaselineFn, classical_baselines
 from pipeline.config import BASELINE_FAMILIES, ClassicalParams
 from pipeline.metrics import Block, baseline_errors, summarise
 from pipeline.simulate import SpectrumSet
@@ -141,6 +141,27 @@ def _fits(method: BaselineFn, blocks: list[Block], under: list[np.ndarray] | Non
     return [u + method(x, y - u) for u, (x, y, _) in zip(under, blocks, strict=True)]
 
 
+def _mean_rmse(predicted: list[np.ndarray], blocks: list[Block]) -> float:
+    return float(_errors(predicted, blocks)["rmse"].mean())
+
+
+def refined_choice(grids: dict[str, dict[str, float]]) -> dict:
+    """``refined``'s classical part: the lowest validation RMSE over its candidates.
+
+    ``grids`` holds ``refined_<method>`` -> {log10_lam as text: validation RMSE} for each of
+    :data:`pipeline.baselines.REFINED_METHODS` (``refined_none``: the network alone, one
+    entry). Returns ``{"method", "log10_lam"}``, ``log10_lam`` None for ``"none"``; on a tie
+    the network alone wins (no correction is the simpler answer).
+    """
+    candidates = [
+        (rmse, m, None if m == "none" else float(ll))
+        for m in REFINED_METHODS
+        for ll, rmse in grids[f"refined_{m}"].items()
+    ]
+    _, method, log10_lam = min(candidates, key=lambda c: c[0])  # min keeps the first: none
+    return {"method": method, "log10_lam": log10_lam}
+
+
 def score_benchmark(
     network: BaselineFn,
     params: ClassicalParams,
@@ -154,41 +175,42 @@ def score_benchmark(
     lowest mean RMSE on the validation blocks (set-wide: one ``lam`` for every spectrum,
     scaled to each spectrum's length, :func:`pipeline.baselines.classical_baselines` with
     reference length ``grid``). ``refined`` (the network's baseline plus a classical fit of
-    its residual) takes the method and ``lam`` of the lowest validation RMSE over both grids.
+    its residual) takes the method and ``lam`` of the lowest validation RMSE over both grids
+    and "none", the network alone (:func:`refined_choice`).
 
     Returns
     -------
     dict
         Per method ``{"rmse", "mae"}`` summaries (:func:`pipeline.metrics.summarise`),
         ``ratio`` (each of ResUNet and refined over the better classical method, by the mean),
-        ``lam`` (the choices), ``val_grid`` (validation RMSE at every grid point), ``n_val``
+        ``lam`` (the choices; ``lam["refined"]`` is ``{"method", "log10_lam"}``), ``val_grid``
+        (validation RMSE at every grid point, ``refined_none`` the network's), ``n_val``
         and ``n_test`` (spectra).
     """
     net_val, net_test = _fits(network, val), _fits(network, test)
-    grids: dict[str, dict[str, float]] = {}
+    grids: dict[str, dict[str, float]] = {"refined_none": {"none": _mean_rmse(net_val, val)}}
     lam: dict = {}
     predictions = {"resunet": net_test}
     for name in CLASSICAL:
         settings = getattr(params, name)
         for label, under in ((name, None), (f"refined_{name}", net_val)):
             grids[label] = {
-                f"{ll:g}": float(
-                    _errors(_fits(classical_baselines(name, ll, settings, grid), val, under), val)[
-                        "rmse"
-                    ].mean()
+                f"{ll:g}": _mean_rmse(
+                    _fits(classical_baselines(name, ll, settings, grid), val, under), val
                 )
                 for ll in settings.log10_lam
             }
         lam[name] = float(min(settings.log10_lam, key=lambda ll: grids[name][f"{ll:g}"]))
         predictions[name] = _fits(classical_baselines(name, lam[name], settings, grid), test)
-    label, best = min(
-        ((f"refined_{m}", ll) for m in CLASSICAL for ll in getattr(params, m).log10_lam),
-        key=lambda c: grids[c[0]][f"{c[1]:g}"],
-    )
-    method = label.removeprefix("refined_")
-    lam["refined"] = {"method": method, "log10_lam": float(best)}
-    fit = classical_baselines(method, best, getattr(params, method), grid)
-    predictions["refined"] = _fits(fit, test, net_test)
+    lam["refined"] = refined_choice(grids)
+    method = lam["refined"]["method"]
+    if method == "none":
+        predictions["refined"] = net_test
+    else:
+        fit = classical_baselines(
+            method, lam["refined"]["log10_lam"], getattr(params, method), grid
+        )
+        predictions["refined"] = _fits(fit, test, net_test)
     errors = {m: _errors(p, test) for m, p in predictions.items()}
     report: dict = {m: {k: summarise(v) for k, v in e.items()} for m, e in errors.items()}
     report["ratio"] = {

@@ -38,6 +38,10 @@ from pipeline.shipped import CARD, FOLDER, load, sha256
 MAX_BYTES = 10_000_000  # what the shipped files may take in git, all together
 NAMES = {"onnx": "resunet1d.onnx", "checkpoint": "resunet1d.pt"}
 BENCHMARKS = ("simulated_test", "semi_real", "rruff")
+REAL_BENCHMARKS = ("semi_real", "rruff")  # measured elsewhere: evaluate_real's reports
+CARD_METHODS = ("resunet", "refined", "arpls", "aspls")
+# refined with one choice on every benchmark, as correct runs it (benchmarks/methods.py)
+FIXED = "refined_fixed"
 
 
 # ------------------------------------------------------------------------ the weights
@@ -195,6 +199,52 @@ def simulated_digests(lineage: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if k in ("data.train", "data.val", "data.test")}
 
 
+def benchmark_entry(report: dict[str, Any]) -> dict[str, Any]:
+    """A benchmark's card entry from an ``evaluate_real`` report of the shipped network.
+
+    Mean RMSE and MAE of each of :data:`CARD_METHODS` (and :data:`FIXED` when the report has
+    it: refined with the card's one choice, what ``correct`` runs), the ratios to the better
+    classical method, the choices made on validation (``lam``) and the number of spectra.
+    """
+    methods = [m for m in (*CARD_METHODS, FIXED) if m in report]
+    entry: dict[str, Any] = {m: {k: report[m][k]["mean"] for k in ("rmse", "mae")} for m in methods}
+    chosen = report.get("lam", {})
+    entry["lam"] = {m: chosen[m] for m in methods if m in chosen}
+    return entry | {
+        "ratio": report.get("ratio", {}),
+        "spectra": report.get("n_test"),
+        "validation_spectra": report.get("n_val"),
+    }
+
+
+def refined_settings(
+    report: dict[str, Any], params: dict[str, Any], chosen_on: str
+) -> dict[str, Any]:
+    """``refined``'s choice made on a benchmark's validation part, with its fitting settings.
+
+    ``method`` ``none`` (the network alone) has no ``lam``, ``max_iter`` or ``tol``.
+    """
+    choice = report["lam"]["refined"]
+    method = choice["method"]
+    found = {"method": method, "log10_lam": choice["log10_lam"]}
+    if method != "none":
+        found["max_iter"] = int(params["classical"][method]["max_iter"])
+        found["tol"] = float(params["classical"][method]["tol"])
+    found["reference_length"] = int(params["simulate"]["length"])
+    return found | {"chosen_on": f"the {chosen_on} validation part ({report['n_val']} spectra)"}
+
+
+def named_path(assignment: str) -> tuple[str, Path]:
+    """``NAME=PATH`` of ``--benchmark-metrics``, NAME one of :data:`REAL_BENCHMARKS`."""
+    name, sep, path = assignment.partition("=")
+    if not sep or name not in REAL_BENCHMARKS or not path:
+        raise ValueError(
+            f"--benchmark-metrics {assignment!r}: expected NAME=PATH, NAME one of "
+            f"{', '.join(REAL_BENCHMARKS)}"
+        )
+    return name, Path(path)
+
+
 def set_field(card: dict[str, Any], assignment: str) -> None:
     """Apply ``a.b.c=VALUE`` to the card; VALUE is JSON when it parses, else a string."""
     key, sep, raw = assignment.partition("=")
@@ -233,6 +283,19 @@ def arguments() -> argparse.ArgumentParser:
     p.add_argument("--version", help="the registered version being shipped")
     p.add_argument("--commit", help="git commit (default: the version's git_commit tag)")
     p.add_argument("--device", help="device it trained on (default: the run's env.device)")
+    p.add_argument(
+        "--benchmark-metrics",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="an evaluate_real report (.json) of the shipped network: semi_real=..., rruff=...",
+    )
+    p.add_argument(
+        "--refined-from",
+        choices=REAL_BENCHMARKS,
+        help="record refined's choice made on this benchmark's validation part (its "
+        "--benchmark-metrics report); correct --method refined uses it",
+    )
     p.add_argument("--notes", default="", help="free text for the card")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="fields")
     return p
@@ -280,6 +343,15 @@ def build_card(args: argparse.Namespace, files: dict[str, Path]) -> dict[str, An
     }
     if args.classical_report:
         card["classical"] = classical_settings(args.classical_report, params)
+    reports = {
+        name: json.loads(path.read_text()) for name, path in map(named_path, args.benchmark_metrics)
+    }
+    for name, report in reports.items():
+        card["metrics"][name] = benchmark_entry(report)
+    if args.refined_from:
+        if args.refined_from not in reports:
+            raise ValueError(f"--refined-from {args.refined_from}: no --benchmark-metrics for it")
+        card["refined"] = refined_settings(reports[args.refined_from], params, args.refined_from)
     return card
 
 

@@ -13,6 +13,7 @@ from pipeline.baselines import (
     classical_baselines,
     fit_many,
     refined,
+    refined_baselines,
     scaled_lam,
 )
 from pipeline.checkpoint import torch_run
@@ -107,6 +108,20 @@ def test_refined_adds_the_classical_fit_of_the_residual(spectrum):
     residual_mean = lambda x, y: np.atleast_2d(y).mean(axis=1, keepdims=True) + 0 * y  # noqa: E731
     out = refined(network, residual_mean)(x, y[None, :])
     assert np.allclose(out, y.mean())
+
+
+def test_refined_baselines_none_is_the_network_and_a_method_refines(params, spectrum):
+    x, y, _ = spectrum
+    network = lambda x, y: np.full_like(np.atleast_2d(y), 10.0)  # noqa: E731
+    assert refined_baselines(network, "none", None, None, 128) is network
+    settings = params.classical.arpls
+    out = refined_baselines(network, "arpls", 3.0, settings, 128)(x, y[None, :])
+    fit = classical_baselines("arpls", 3.0, settings, 128)(x, y[None, :] - 10.0)
+    assert np.allclose(out, 10.0 + fit)
+    with pytest.raises(ValueError, match="unknown refined method"):
+        refined_baselines(network, "pls", 3.0, settings, 128)
+    with pytest.raises(ValueError, match="needs its log10_lam"):
+        refined_baselines(network, "arpls", None, settings, 128)
 
 
 def test_importing_baselines_does_not_import_pybaselines():

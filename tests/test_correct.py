@@ -258,6 +258,63 @@ def test_classical_lam_without_a_report_is_the_shipped_cards(tmp_path, capsys, m
     )
 
 
+def write_refined_report(path: Path, method: str, log10_lam: float | None) -> Path:
+    path.write_text(json.dumps({"lam": {"refined": {"method": method, "log10_lam": log10_lam}}}))
+    return path
+
+
+def test_refined_is_the_network_plus_the_classical_fit_of_its_residual(
+    tmp_path, params, onnx_model, network, capsys
+):
+    x, y = spectrum(700)
+    path = write_two_columns(tmp_path / "s.txt", x, y, sep="\t")
+    report = write_refined_report(tmp_path / "metrics_rruff.json", "arpls", 3.0)
+    out = tmp_path / "out"
+    args = ("--model", onnx_model, "--method", "refined", "--no-plots")
+    status, _ = run_correct(path, "-o", out, *args, "--refined-report", report)
+    assert status == 0
+    assert "refined: arpls of the network's residual, log10(lam) = 3 at 512" in (
+        capsys.readouterr().out
+    )
+    first = network.baselines(x, y)[0]
+    settings = params.classical.arpls
+    lam = 1e3 * (700 / params.simulate.length) ** 4
+    fit = Baseline(x).arpls(y - first, lam=lam, max_iter=settings.max_iter, tol=settings.tol)
+    assert np.allclose(read_csv(out / "s.csv")[:, 2], first + fit[0], rtol=1e-6, atol=1e-6)
+    # "none" chosen on validation: the network alone
+    report = write_refined_report(tmp_path / "none.json", "none", None)
+    status, _ = run_correct(path, "-o", tmp_path / "none", *args, "--refined-report", report)
+    assert status == 0
+    assert np.allclose(read_csv(tmp_path / "none" / "s.csv")[:, 2], first, rtol=1e-8)
+
+
+def test_refined_without_a_report_uses_the_shipped_cards_choice(tmp_path, onnx_model, capsys):
+    path = write_two_columns(tmp_path / "s.csv", *spectrum(300))
+    status, _ = run_correct(path, "-o", tmp_path / "out", "--model", onnx_model, "--no-plots")
+    assert status == 0  # refined is the default method
+    chosen = shipped.load().refined()
+    expected = (
+        f"refined: {chosen['method']} of the network's residual"
+        if chosen["method"] != "none"
+        else "refined: the network alone"
+    )
+    assert expected in capsys.readouterr().out
+
+
+def test_a_refined_report_named_but_missing_or_without_a_choice_is_an_error(tmp_path, capsys):
+    path = write_two_columns(tmp_path / "s.csv", *spectrum(100))
+    status, message = run_correct(
+        path, "-o", tmp_path / "out", "--refined-report", tmp_path / "no.json"
+    )
+    assert status == 1 and "--refined-report" in message and "no such file" in message
+    (tmp_path / "empty.json").write_text("{}")
+    status, message = run_correct(
+        path, "-o", tmp_path / "out", "--refined-report", tmp_path / "empty.json"
+    )
+    assert status == 1 and "no lam.refined in it" in message
+    assert not (tmp_path / "out").exists()
+
+
 # ------------------------------------------------------------------------------ models
 
 
@@ -288,7 +345,7 @@ def test_production_model_from_a_real_store(tmp_path, monkeypatch, onnx_model, n
 
     x, y = spectrum(600)
     path = write_two_columns(tmp_path / "s.csv", x, y)
-    status, _ = run_correct(path, "-o", tmp_path / "out", "--no-plots")
+    status, _ = run_correct(path, "-o", tmp_path / "out", "--no-plots", "--method", "resunet")
     assert status == 0
     table = read_csv(tmp_path / "out" / "s.csv")
     assert np.allclose(table[:, 2], network.baselines(x, y)[0], rtol=1e-8)
@@ -398,9 +455,11 @@ def test_correct_from_a_users_folder_uses_the_shipped_model_and_says_so(tmp_path
     card = shipped.read_card()
     assert f"the shipped model resunet1d shipped {card['id']}" in done.stdout
     assert "no model registry found" in done.stdout
+    assert "refined: " in done.stdout and "recorded in the shipped model's card" in done.stdout
     table = read_csv(folder / "out" / "scan.csv")
     x, y = spectrum(700)
-    expected = correct.load_network("shipped", 0).baselines(x, y)[0]
+    network = correct.load_network("shipped", 0).baselines
+    expected = correct.refined_method(network, None, None)[0](x, y)[0]  # the default method
     assert np.allclose(table[:, 2], expected, rtol=1e-6, atol=1e-6)
 
 
@@ -439,7 +498,9 @@ def test_store_names_the_registry(tmp_path, monkeypatch, onnx_model, network, ca
     x, y = spectrum(600)
     path = write_two_columns(work / "s.csv", x, y)
     store = f"sqlite:///{db}" if as_uri else str(db)
-    status, _ = run_correct(path, "-o", work / "out", "--no-plots", "--store", store)
+    status, _ = run_correct(
+        path, "-o", work / "out", "--no-plots", "--store", store, "--method", "resunet"
+    )
     assert status == 0
     assert (
         f"models:/resunet1d@production in sqlite:///{db} (from --store)" in capsys.readouterr().out
@@ -502,7 +563,10 @@ def two_models(tmp_path, monkeypatch, onnx_model):
 
 
 def corrected_by(tmp_path, path, *args) -> np.ndarray:
-    status, _ = run_correct(path, "-o", tmp_path / "out", "--no-plots", *args)
+    """The network's baseline ``correct`` wrote (``--method resunet``: the network alone)."""
+    status, _ = run_correct(
+        path, "-o", tmp_path / "out", "--no-plots", "--method", "resunet", *args
+    )
     assert status == 0
     return read_csv(tmp_path / "out" / "s.csv")[:, 2]
 

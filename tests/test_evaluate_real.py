@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pipeline.baselines import classical_baselines, refined
-from pipeline.evaluate import score_benchmark
+from pipeline.baselines import refined_baselines
+from pipeline.evaluate import refined_choice, score_benchmark
 from pipeline.metrics import benchmark_errors, block_errors
 from pipeline.semireal import blocks
 from pipeline.simulate import simulate
@@ -55,20 +55,51 @@ def test_score_benchmark_reports_every_method_with_lam_chosen_on_validation(tiny
         assert report[m]["rmse"]["n"] == 20
     assert report["lam"]["arpls"] in tiny.classical.arpls.log10_lam
     refined_choice = report["lam"]["refined"]
-    assert (
-        refined_choice["log10_lam"] in getattr(tiny.classical, refined_choice["method"]).log10_lam
-    )
-    assert set(report["val_grid"]) == {"arpls", "aspls", "refined_arpls", "refined_aspls"}
+    grid = report["val_grid"][f"refined_{refined_choice['method']}"]
+    chosen = "none" if refined_choice["log10_lam"] is None else f"{refined_choice['log10_lam']:g}"
+    assert grid[chosen] == min(min(g.values()) for k, g in report["val_grid"].items() if "_" in k)
+    assert set(report["val_grid"]) == {
+        "arpls",
+        "aspls",
+        "refined_none",
+        "refined_arpls",
+        "refined_aspls",
+    }
     best = min(report[m]["rmse"]["mean"] for m in ("arpls", "aspls"))
     assert report["ratio"]["rmse_resunet_over_best_classical"] == pytest.approx(
         report["resunet"]["rmse"]["mean"] / best
     )
     assert report["resunet"]["rmse"]["mean"] < best  # this network is near the truth
-    # refined measured as pipeline.baselines.refined defines it
+    # refined measured as pipeline.baselines.refined_baselines defines it
     method = refined_choice["method"]
-    fit = classical_baselines(
-        method, refined_choice["log10_lam"], getattr(tiny.classical, method), tiny.simulate.length
+    settings = getattr(tiny.classical, method, None)
+    estimate = refined_baselines(
+        network, method, refined_choice["log10_lam"], settings, tiny.simulate.length
     )
-    expected = benchmark_errors(refined(network, fit), test_blocks)
+    expected = benchmark_errors(estimate, test_blocks)
     assert report["refined"]["rmse"]["mean"] == pytest.approx(expected["rmse"])
     assert (report["n_val"], report["n_test"]) == (12, 20)
+
+
+def test_refined_choice_takes_the_lowest_validation_rmse_none_included():
+    grids = {
+        "refined_none": {"none": 0.02},
+        "refined_arpls": {"3": 0.03, "4": 0.019},
+        "refined_aspls": {"5": 0.025},
+    }
+    assert refined_choice(grids) == {"method": "arpls", "log10_lam": 4.0}
+    grids["refined_none"]["none"] = 0.01  # no correction beats every lam
+    assert refined_choice(grids) == {"method": "none", "log10_lam": None}
+    grids["refined_none"]["none"] = 0.019  # a tie: the network alone
+    assert refined_choice(grids)["method"] == "none"
+
+
+def test_score_benchmark_refined_is_the_network_when_no_correction_helps(tiny, bench):
+    val, test_blocks = bench
+
+    def network(x, y):  # exact: any classical fit of the residual (noise) only adds error
+        return next(true for _, yy, true in (*val, *test_blocks) if yy is y)
+
+    report = score_benchmark(network, tiny.classical, tiny.simulate.length, val, test_blocks)
+    assert report["lam"]["refined"] == {"method": "none", "log10_lam": None}
+    assert report["refined"]["rmse"]["mean"] == report["resunet"]["rmse"]["mean"]

@@ -42,6 +42,10 @@ def test_the_shipped_model_matches_its_card():
     assert set(card["metrics"]) >= set(ship.BENCHMARKS)
     assert card["metrics"]["simulated_test"]["resunet"]["rmse"] > 0
     assert {"arpls", "aspls"} <= set(card["classical"])
+    for benchmark in ship.REAL_BENCHMARKS:  # measured on the shipped network, every method
+        assert {"resunet", "refined", "arpls", "aspls"} <= set(card["metrics"][benchmark])
+    refined = model.refined()  # what correct --method refined runs
+    assert refined["method"] in ("none", "arpls", "aspls") and refined["chosen_on"]
 
 
 def test_installing_the_package_installs_every_shipped_file():
@@ -103,7 +107,8 @@ def run(tmp_path_factory):
     save_checkpoint(folder / "model.pt", net.state_dict(), params.model)
     export_onnx(net, folder / "model.onnx", length=params.simulate.length)
     graph = onnx.load(str(folder / "model.onnx"))
-    onnx.helper.set_model_props(graph, {"normalisation": "minmax"})  # as export writes it
+    # as export writes it: the model's own normalisation
+    onnx.helper.set_model_props(graph, {"normalisation": params.model.normalisation})
     onnx.save(graph, str(folder / "model.onnx"))
     simulate(params.simulate, 32, seed=5).save(folder / "test.npz")
     report = {m: {"log10_lam": 4.0} for m in ("arpls", "aspls")}
@@ -124,7 +129,8 @@ def test_ship_writes_a_float16_folder_that_verifies_and_records_its_cost(run, tm
     model = shipped.load(out)
     card = model.card
     graph = onnx.load(str(model.onnx))
-    assert {p.key: p.value for p in graph.metadata_props} == {"normalisation": "minmax"}
+    normalisation = yaml.safe_load((run / "params.yaml").read_text())["model"]["normalisation"]
+    assert {p.key: p.value for p in graph.metadata_props} == {"normalisation": normalisation}
     initializers = graph.graph.initializer
     assert {i.data_type for i in initializers} == {onnx.TensorProto.FLOAT16}
     saved = torch.load(model.checkpoint, weights_only=True)["model"]
@@ -139,7 +145,7 @@ def test_ship_writes_a_float16_folder_that_verifies_and_records_its_cost(run, tm
         "log10_lam": 4.0, "max_iter": 50, "tol": 0.001, "reference_length": 128
     }  # fmt: skip
     assert card["wall_time_s"] == {"history": 5.5, "total": 5.5}
-    assert card["normalisation"] == "minmax" and card["notes"] == "a test"
+    assert card["normalisation"] == normalisation and card["notes"] == "a test"
     assert card["grid"] == 128 and card["id"] == card["files"]["resunet1d.onnx"]["sha256"][:12]
     assert "float16 storage changed" in capsys.readouterr().out
     # shipping the same run again gives the same bytes
@@ -152,3 +158,42 @@ def test_ship_writes_a_float16_folder_that_verifies_and_records_its_cost(run, tm
 def test_set_field_refuses_a_value_without_a_key():
     with pytest.raises(ValueError, match="KEY=VALUE"):
         ship.set_field({}, "metrics.rruff")
+
+
+def real_report(method, log10_lam, n_val=27):
+    """An evaluate_real report, as score_benchmark writes it (the parts ship reads)."""
+    summary = lambda v: {"rmse": {"mean": v, "n": 30}, "mae": {"mean": v / 2, "n": 30}}  # noqa: E731
+    means = (0.02, 0.018, 0.025, 0.026)
+    return {
+        **{m: summary(v) for m, v in zip(ship.CARD_METHODS, means, strict=True)},
+        "ratio": {"rmse_resunet_over_best_classical": 0.8},
+        "lam": {"arpls": 4.5, "aspls": 5.5, "refined": {"method": method, "log10_lam": log10_lam}},
+        "val_grid": {},
+        "n_val": n_val,
+        "n_test": 30,
+    }
+
+
+def test_ship_records_the_real_benchmarks_and_the_refined_choice(run, tmp_path):
+    (tmp_path / "rruff.json").write_text(json.dumps(real_report("aspls", 7.0)))
+    (tmp_path / "semi.json").write_text(json.dumps(real_report("none", None, 200)))
+    argv = [
+        "--checkpoint", run / "model.pt", "--onnx", run / "model.onnx",
+        "--params", run / "params.yaml", "--out", tmp_path / "out",
+        "--benchmark-metrics", f"rruff={tmp_path / 'rruff.json'}",
+        "--benchmark-metrics", f"semi_real={tmp_path / 'semi.json'}", "--refined-from", "rruff",
+    ]  # fmt: skip
+    assert ship.main([str(a) for a in argv]) == 0
+    model = shipped.load(tmp_path / "out")
+    rruff = model.card["metrics"]["rruff"]
+    assert rruff["refined"] == {"rmse": 0.018, "mae": 0.009} and rruff["spectra"] == 30
+    assert rruff["lam"]["refined"] == {"method": "aspls", "log10_lam": 7.0}
+    assert model.card["metrics"]["semi_real"]["validation_spectra"] == 200
+    assert model.refined() == {
+        "method": "aspls", "log10_lam": 7.0, "max_iter": 100, "tol": 0.001,
+        "reference_length": 128, "chosen_on": "the rruff validation part (27 spectra)",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="NAME=PATH"):
+        ship.main([str(a) for a in [*argv[:8], "--benchmark-metrics", "rruf=x.json"]])
+    with pytest.raises(ValueError, match="no --benchmark-metrics for it"):
+        ship.main([str(a) for a in [*argv[:8], "--refined-from", "semi_real"]])

@@ -85,6 +85,23 @@ class ShippedModel:
             raise ShippedModelError(f"{self.folder / CARD} records no settings for {method}")
         return found
 
+    def refined(self) -> dict[str, Any]:
+        """``refined``'s classical part chosen on validation with this network.
+
+        ``method`` (``arpls``, ``aspls`` or ``none``: the network alone), ``log10_lam`` (None
+        for ``none``), ``max_iter``, ``tol``, ``reference_length`` and ``chosen_on`` (which
+        validation set).
+
+        Raises
+        ------
+        ShippedModelError
+            The card records no refined choice.
+        """
+        found = self.card.get("refined")
+        if not found:
+            raise ShippedModelError(f"{self.folder / CARD} records no refined choice")
+        return found
+
 
 def sha256(path: Path) -> str:
     """sha256 of a file, hex."""

@@ -2,9 +2,10 @@
 
 The benchmarks: the simulated test set, the semi-real test set and the RRUFF test pairs
 (``semireal`` stage), each with its own validation part, on which every classical ``lam`` and
-``refined``'s method and ``lam`` are chosen (:func:`pipeline.evaluate.score_benchmark`;
-simulated: the first ``classical.n_val_grid`` validation spectra). The network runs through
-the exported ONNX model, the registered inference path.
+``refined``'s classical part (arPLS, asPLS or none) and ``lam`` are chosen
+(:func:`pipeline.evaluate.score_benchmark`; simulated: the first ``classical.n_val_grid``
+validation spectra). The network runs through the exported ONNX model, the registered
+inference path.
 """
 
 from __future__ import annotations
