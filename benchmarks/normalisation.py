@@ -90,6 +90,37 @@ def case_spectra(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def case_table(methods: dict, folder: Path) -> str:
+    """Each method's verdict on each case of ``folder`` that loads, as a text table.
+
+    ``methods``: ``{name: BaselineFn}``; the rule is :func:`pipeline.quality.case_verdict`'s
+    (median of the corrected spectrum in noise sigmas, share of points below -3 sigma).
+    """
+    rows = []
+    for case, (x, y) in case_spectra(folder).items():
+        for method, baseline in methods.items():
+            v = case_verdict(y, baseline(x, y))
+            rows.append(
+                {
+                    "case": case,
+                    "method": method,
+                    "median": float(v["median_offset"][0]),
+                    "negative": 100 * float(v["negative_fraction"][0]),
+                    "passes": "yes" if v["passes"][0] else "no",
+                }
+            )
+    return common.format_table(
+        rows,
+        [
+            ("case", "case", ""),
+            ("method", "method", ""),
+            ("median", "median (sigma)", "{:+.2f}"),
+            ("negative", "% below -3 sigma", "{:.2f}"),
+            ("passes", "passes", ""),
+        ],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train both, score both, print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -204,36 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     log10_lam, where = chosen_log10_lam("arpls", today.classical.arpls, args.classical_report)
     arpls = classical_baselines("arpls", log10_lam, today.classical.arpls, today.simulate.length)
     grid = today.simulate.length
-    case_rows = []
-    for case, (x, y) in case_spectra(args.cases).items():
-        methods = {
-            f"resunet {n}": network_baselines(torch_run(m), grid, x, y) for n, m in models.items()
-        }
-        methods["arpls"] = arpls(x, y)
-        for method, baseline in methods.items():
-            v = case_verdict(y, baseline)
-            case_rows.append(
-                {
-                    "case": case,
-                    "method": method,
-                    "median": float(v["median_offset"][0]),
-                    "negative": 100 * float(v["negative_fraction"][0]),
-                    "passes": "yes" if v["passes"][0] else "no",
-                }
-            )
+    methods = {
+        f"resunet {n}": (lambda run: lambda x, y: network_baselines(run, grid, x, y))(torch_run(m))
+        for n, m in models.items()
+    }
     print(f"\nreal cases (rule: ../shared/cases/README.md); arPLS log10 lam {log10_lam} ({where})")
-    print(
-        common.format_table(
-            case_rows,
-            [
-                ("case", "case", ""),
-                ("method", "method", ""),
-                ("median", "median (sigma)", "{:+.2f}"),
-                ("negative", "% below -3 sigma", "{:.2f}"),
-                ("passes", "passes", ""),
-            ],
-        )
-    )
+    print(case_table(methods | {"arpls": arpls}, args.cases))
     print(f"load after: {common.load_average()}")
     return 0
 

@@ -30,14 +30,13 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from benchmarks.normalisation import case_spectra  # noqa: E402
+from benchmarks.normalisation import case_table  # noqa: E402
 from pipeline import rruff  # noqa: E402
 from pipeline.baselines import classical_baselines  # noqa: E402
 from pipeline.checkpoint import from_state, load_checkpoint, save_checkpoint, torch_run  # noqa: E402
 from pipeline.config import overlay, parse_params  # noqa: E402
 from pipeline.metrics import block_errors  # noqa: E402
 from pipeline.normalise import network_baselines  # noqa: E402
-from pipeline.quality import case_verdict  # noqa: E402
 from pipeline.semireal import blocks  # noqa: E402
 from pipeline.simulate import simulate  # noqa: E402
 from pipeline.stages import semireal as semireal_stage  # noqa: E402
@@ -176,32 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
 
-    case_rows = []
-    for case, (x, y) in case_spectra(args.cases).items():
-        for n, net in nets.items():
-            v = case_verdict(y, net(x, y))
-            case_rows.append(
-                {
-                    "case": case,
-                    "model": n,
-                    "median": float(v["median_offset"][0]),
-                    "negative": 100 * float(v["negative_fraction"][0]),
-                    "passes": "yes" if v["passes"][0] else "no",
-                }
-            )
     print("\nreal cases (rule: ../shared/cases/README.md)")
-    print(
-        common.format_table(
-            case_rows,
-            [
-                ("case", "case", ""),
-                ("model", "trained on", ""),
-                ("median", "median (sigma)", "{:+.2f}"),
-                ("negative", "% below -3 sigma", "{:.2f}"),
-                ("passes", "passes", ""),
-            ],
-        )
-    )
+    print(case_table(nets, args.cases))
     print(f"load after: {common.load_average()}")
     return 0
 
