@@ -1,18 +1,20 @@
 """Today's simulator against the real regimes switched on: the same network, budget and seed.
 
     python benchmarks/regimes.py [--samples 50000] [--threads 2] [--out DIR]
-                                 [--only today regimes] [--no-classical]
+                                 [--only today regimes shapes] [--no-classical]
 
-Two networks (``params.yaml``'s ``model``, its ``train`` recipe: AdamW, warm-up + cosine,
-batch 128) each train on ``--samples`` spectra of the seeded simulated stream
-(:class:`pipeline.stream.SimulatedStream`, seed ``train.seed``): (a) ``params.yaml``'s
-simulator as it is, (b) the same with every regime of :mod:`pipeline.regimes` switched on at
-the fractions of :data:`REGIMES`. Both are scored (baseline RMSE in units of each spectrum's
-range, the pipeline's metric) on the simulated test of both distributions, on one test per
-regime alone (that regime at fraction 1, network only), on the semi-real and RRUFF test parts
-(as the ``semireal`` stage builds them) beside arPLS and asPLS (``lam`` chosen on each
-benchmark's validation part over the integer ``log10 lam`` of the ``classical`` grid), and on
-the ``../shared/cases`` that load, by their rule (:func:`pipeline.quality.case_verdict`). A
+Networks (``params.yaml``'s ``model``, its ``train`` recipe: AdamW, warm-up + cosine, batch
+128) each train on ``--samples`` spectra of the seeded simulated stream
+(:class:`pipeline.stream.SimulatedStream`, seed ``train.seed``): (a) ``today``,
+``params.yaml``'s simulator as it is; (b) ``regimes``, the same with every regime of
+:mod:`pipeline.regimes` switched on at the fractions of :data:`REGIMES`; (c) ``shapes``, only
+the regimes that change the spectra's shapes (:data:`SHAPES`: dense, broad, filter edge).
+Each is scored (baseline RMSE in units of each spectrum's range, the pipeline's metric) on
+the simulated test of (a) and of (b), on one test per regime alone (that regime at fraction
+1, network only), on the semi-real and RRUFF test parts (as the ``semireal`` stage builds
+them) beside arPLS and asPLS (``lam`` chosen on each benchmark's validation part over the
+integer ``log10 lam`` of the ``classical`` grid), and on the ``../shared/cases`` that load,
+by their rule (:func:`pipeline.quality.case_verdict`). A
 checkpoint already in ``--out`` is loaded, not retrained.
 """
 
@@ -49,6 +51,11 @@ REGIMES = {
     "baseline": {"edge_fraction": 0.15, "families": {"empirical": 0.15}},
     "noise": {"range_fraction": 0.3},
 }
+SHAPES = {  # the regimes that change the shape of spectra, without empirical and range noise
+    "peaks": {"dense_fraction": 0.15, "broad_fraction": 0.15},
+    "baseline": {"edge_fraction": 0.15},
+}
+VARIANTS = {"today": {}, "regimes": REGIMES, "shapes": SHAPES}
 ALONE = {  # one test per regime, that regime on every spectrum
     "dense": {"peaks": {"dense_fraction": 1.0}},
     "broad": {"peaks": {"broad_fraction": 1.0}},
@@ -92,14 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--samples", type=int, default=50000)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--only", nargs="+", default=["today", "regimes"])
+    parser.add_argument("--only", nargs="+", choices=VARIANTS, default=["today", "regimes"])
     parser.add_argument("--no-classical", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "regimes")
     parser.add_argument("--cases", type=Path, default=ROOT.parent / "shared" / "cases")
     args = parser.parse_args(argv)
 
     data = yaml.safe_load(args.params.read_text())
-    params = {"today": parse_params(data), "regimes": parse_params(with_simulate(data, REGIMES))}
+    params = {n: parse_params(with_simulate(data, over)) for n, over in VARIANTS.items()}
     _, cpu = common.cpu_description()
     print(f"CPU: {cpu}\nload before: {common.load_average()}")
     base = params["today"]
@@ -162,10 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         print(row, flush=True)
     columns = [("benchmark", "benchmark", ""), ("n", "n", "{:d}")]
     columns += [(n, f"{n} RMSE", "{:.5f}") for n in nets]
-    if "today" in nets and "regimes" in nets:
-        for r in rows:
-            r["ratio"] = r["regimes"] / r["today"]
-        columns.append(("ratio", "regimes/today", "{:.3f}"))
+    for n in nets:
+        if n != "today" and "today" in nets:
+            for r in rows:
+                r[f"{n}/today"] = r[n] / r["today"]
+            columns.append((f"{n}/today", f"{n}/today", "{:.3f}"))
     if not args.no_classical:
         columns += [("arpls", "arPLS", "{:.5f}"), ("aspls", "asPLS", "{:.5f}")]
     print("\nmean baseline RMSE, units of each spectrum's range")
