@@ -214,6 +214,18 @@ def case_row(case: str, method: str, y: np.ndarray, baseline: np.ndarray) -> dic
     }
 
 
+def case_table(methods: Mapping[str, Callable], folder: Path) -> str:
+    """Each method's verdict on each case of ``folder`` that loads, as a text table.
+
+    ``methods``: ``{name: BaselineFn}`` (``x (L,), y (N, L) -> baselines (N, L)``); the rule is
+    :func:`pipeline.quality.case_verdict`'s (:func:`case_row`).
+    """
+    rows = []
+    for case, (x, y) in case_spectra(folder).items():
+        rows += [case_row(case, name, y, fn(x, y)) for name, fn in methods.items()]
+    return format_table(rows, CASE_COLUMNS)
+
+
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
     return " ".join(f"{v:.2f}" for v in os.getloadavg())

@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-BASELINE_FAMILIES = ("spline", "polynomial", "exponential", "hump", "step", "sum")
+# "empirical" last: the codes of the others (stored in every set) stay what they were
+BASELINE_FAMILIES = ("spline", "polynomial", "exponential", "hump", "step", "sum", "empirical")
 PEAK_SHAPES = ("hann", "gaussian", "lorentzian", "pseudo_voigt")
 NORMALISATIONS = ("minmax", "envelope")  # pipeline.normalise.NORMALISATIONS (a test checks)
 
@@ -55,6 +56,12 @@ class BaselineParams:
     decay: tuple[float, float] = _spec(range=True, min=0.0)  # exp decay length / span
     hump_width: tuple[float, float] = _spec(range=True, min=0.0)  # hump sigma / span
     step_width: tuple[float, float] = _spec(range=True, min=0.0)  # step width / span
+    warp: tuple[float, float] = _spec(range=True, min=0.05)  # empirical: axis-warp exponent
+    crop: tuple[float, float] = _spec(range=True, min=0.05, max=1.0)  # empirical: window / axis
+    edge_fraction: float = _spec(min=0.0, max=1.0)  # spectra with a filter edge at the low end
+    edge_width: tuple[float, float] = _spec(range=True, min=0.005, max=0.5)  # edge / axis
+    edge_cutoff: float = _spec(min=0.0, max=1.0)  # share of edges that cut off (others rise)
+    edge_rise: tuple[float, float] = _spec(range=True, min=0.0)  # rise height, baseline ranges
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,13 @@ class PeakParams:
     ratio: tuple[float, float] = _spec(range=True, min=1e-6)  # tallest band / baseline range
     tall_fraction: float = _spec(min=0.0, max=1.0)  # spectra whose ratio is drawn from tall_ratio
     tall_ratio: tuple[float, float] = _spec(range=True, min=1e-6)  # log-uniform, like ratio
+    dense_fraction: float = _spec(min=0.0, max=1.0)  # spectra with dense_count bands, clustered
+    dense_count: tuple[int, int] = _spec(range=True, min=1)  # inclusive
+    dense_clusters: tuple[int, int] = _spec(range=True, min=1)  # clusters per spectrum, inclusive
+    dense_spread: tuple[float, float] = _spec(range=True, min=1e-4, max=1.0)  # sigma / axis
+    broad_fraction: float = _spec(min=0.0, max=1.0)  # spectra with broad bands (water, glass)
+    broad_count: tuple[int, int] = _spec(range=True, min=1)  # inclusive
+    broad_width: tuple[float, float] = _spec(range=True, min=1e-3)  # FWHM, points, log-uniform
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,8 @@ class NoiseParams:
     shot: tuple[float, float] = _spec(range=True, min=0.0)
     cosmic_ray_prob: float = _spec(min=0.0, max=1.0)
     cosmic_ray_height: tuple[float, float] = _spec(range=True, min=0.0)
+    range_fraction: float = _spec(min=0.0, max=1.0)  # spectra whose noise is range_sigma...
+    range_sigma: tuple[float, float] = _spec(range=True, min=1e-7)  # ...x their range, log-unif.
 
 
 @dataclass(frozen=True)

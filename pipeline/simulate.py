@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from pipeline import regimes
 from pipeline.config import BASELINE_FAMILIES, PEAK_SHAPES, SimulateParams
 
 _CHUNK = 32  # spectra per dense Lorentzian block: keeps (spectra, bands, L) in L2 cache
@@ -77,10 +78,12 @@ def simulate(params: SimulateParams, n: int, seed: int) -> SpectrumSet:
     family = _choice(rng, params.baseline.families, BASELINE_FAMILIES, n)
     baseline = baselines(rng, params, family)
     peaks = bands(rng, params, n)
+    regimes.filter_edge(rng, params, baseline, peaks)  # each regime: no draw when switched off
 
     noise = params.noise
     read = _uniform(rng, noise.read, n)
     shot = _uniform(rng, noise.shot, n)
+    regimes.range_noise(rng, params, baseline, peaks, read, shot)
     hit = rng.random(n) < noise.cosmic_ray_prob
     spike_at = rng.integers(0, length, n)
     spike = _uniform(rng, noise.cosmic_ray_height, n) * hit
@@ -116,7 +119,7 @@ def simulate(params: SimulateParams, n: int, seed: int) -> SpectrumSet:
 def baselines(rng: np.random.Generator, params: SimulateParams, family: np.ndarray) -> np.ndarray:
     """Smooth backgrounds, one per entry of ``family``, each scaled to span [0, 1]."""
     out = np.empty((family.size, params.length), dtype=_F32)
-    basic = [f for f in BASELINE_FAMILIES if f != "sum"]
+    basic = [f for f in BASELINE_FAMILIES if f not in ("sum", "empirical")]
     for code, name in enumerate(BASELINE_FAMILIES):
         rows = np.flatnonzero(family == code)
         if rows.size == 0:
@@ -200,6 +203,7 @@ _FAMILIES = {
     "exponential": _exponential,
     "hump": _hump,
     "step": _step,
+    "empirical": regimes.empirical,
 }
 
 
@@ -216,9 +220,12 @@ def bands(rng: np.random.Generator, params: SimulateParams, n: int) -> np.ndarra
     shape = _choice(rng, p.shapes, PEAK_SHAPES, n)
     eta = rng.random(n, dtype=_F32)  # Lorentzian fraction of a pseudo-Voigt spectrum
     counts = rng.integers(p.count[0], p.count[1] + 1, n)
+    counts, dense = regimes.dense_counts(rng, params, counts)
     owner = np.repeat(np.arange(n), counts)  # the spectrum of each band, ascending
     total = owner.size
     centre = rng.random(total, dtype=_F32) * (params.length - 1)
+    if dense is not None:
+        centre = regimes.clustered_centres(rng, params, centre, owner, dense)
     fwhm = _log_uniform(rng, p.width, total)
     amp = _uniform(rng, p.amplitude, total)
     ratio = _log_uniform(rng, p.ratio, n)
@@ -238,6 +245,7 @@ def bands(rng: np.random.Generator, params: SimulateParams, n: int) -> np.ndarra
     for is_hann, reach in ((False, 3.0), (True, 1.0)):
         sel = (compact > 0) & (hann == is_hann)
         _add_compact(out, owner[sel], centre[sel], fwhm[sel], compact[sel], is_hann, reach)
+    regimes.add_broad_bands(rng, params, out)
     tallest = out.max(axis=1, keepdims=True)
     return out * np.divide(ratio[:, None], tallest, out=np.zeros_like(tallest), where=tallest > 0)
 

@@ -113,6 +113,20 @@ def tiny_params(**over: dict) -> dict:
     return merge(merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY), over)
 
 
+def simulate_params(**over):
+    """``params.yaml``'s ``simulate`` with ``section__key=value`` overrides, parsed."""
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for key, value in over.items():
+        section, name = key.split("__")
+        data["simulate"][section][name] = value
+    return parse_params(data).simulate
+
+
+def sim_arrays(s) -> list:
+    """The arrays of a :class:`pipeline.simulate.SpectrumSet`, for comparing two sets."""
+    return [s.observed, s.baseline, s.peaks, s.read_noise, s.family]
+
+
 def git(cwd: Path, *args: str) -> None:
     """Run git in ``cwd`` as a test identity."""
     cmd = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *args]

@@ -4,24 +4,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-import yaml
 
-from pipeline.config import ConfigError, parse_params
+from pipeline.config import ConfigError
 from pipeline.simulate import simulate
 
-from .conftest import ROOT
-
-
-def _params(**over):
-    data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for key, value in over.items():
-        section, name = key.split("__")
-        data["simulate"][section][name] = value
-    return parse_params(data).simulate
-
-
-def _arrays(s):
-    return [s.observed, s.baseline, s.peaks, s.read_noise, s.family]
+from .conftest import sim_arrays as _arrays
+from .conftest import simulate_params as _params
 
 
 def test_switched_off_it_draws_nothing_so_today_s_spectra_stay():
