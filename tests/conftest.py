@@ -168,6 +168,23 @@ def register_production(client, onnx_path: Path, grid: int = 512, run_name: str 
     return str(version)
 
 
+@pytest.fixture(autouse=True)
+def _tracking_uri_kept_per_test():
+    """Keep one test's MLflow store out of the next.
+
+    ``mlflow.set_tracking_uri`` (called by ``registry.connect``) also writes
+    ``MLFLOW_TRACKING_URI`` into ``os.environ``, which ``correct`` then reads as the user's
+    choice of registry; a ``monkeypatch.delenv`` of a variable that was not set does not undo
+    that. Restored after every test.
+    """
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture(scope="session")
 def params():
     """The committed params.yaml."""

@@ -49,8 +49,8 @@ from .conftest import ROOT, TINY, git
 
 PIPELINE = [
     "simulate",
-    "register_shipped",
     "semireal",
+    "register_shipped",
     "real",
     "classical",
     "train",
