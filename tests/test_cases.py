@@ -30,10 +30,11 @@ needs_cases = pytest.mark.skipif(
 # measured with the shipped model 83f642eb5c22 and correct's default method (refined, the
 # RRUFF choice asPLS log10 lam 7), benchmarks/methods.py, 2026-11-29
 KNOWN_GAPS = {
-    "rruff-anatase-raw": "measured 2026-11-29: median +6.21 sigma, 20.6% of points below "
-    "-3 sigma (refined; the network alone -55.4 sigma, 76.4%; arPLS +2.52, 2.85%): the "
-    "min-max-normalised shipped model cannot place a baseline under bands 347 times the "
-    "background's range (docs/normalisation.md), and asPLS of its residual does not undo it",
+    "rruff-anatase-raw": "measured 2026-11-30 with shipped 7dc9222387d0: median +7.98 sigma, "
+    "30.1% of points below -3 sigma (refined, asPLS 10^6.5 of the residual; the network alone "
+    "-0.42 sigma, 47.1%; arPLS +2.66, 2.74%): the min-max-normalised shipped model cannot place "
+    "a baseline under bands 347 times the background's range (docs/normalisation.md), and "
+    "asPLS of its residual does not undo it",
 }
 
 

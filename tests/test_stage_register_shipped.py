@@ -35,7 +35,10 @@ def test_on_a_new_store_it_becomes_production_with_its_lineage_and_only_once(sto
     assert tags["source"] == "shipped" and tags["shipped_id"] == card["id"]
     assert tags["git_commit"] == card["git_commit"] and tags["device"] == card["device"]
     assert tags["params_sha256"] == card["params_sha256"]
-    assert tags["data.train"] == card["data"]["sha256"]["data.train"]
+    # every data digest the card records (sha256 from the registry, md5 from dvc.lock) is a tag
+    digests = {f"data.{k.removeprefix('data.')}": v for k, v in card["data"]["sha256"].items()}
+    digests |= {f"dvc.{k}": v for k, v in card["data"]["dvc_lock"].items()}
+    assert digests and all(tags[k] == v for k, v in digests.items())
     rmse = card["metrics"]["simulated_test"]["resunet"]["rmse"]
     assert float(tags["test_resunet_rmse"]) == pytest.approx(rmse, rel=1e-5)
     # fine-tuning starts from the run's checkpoint: the float16 file, read as float32
