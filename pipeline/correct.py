@@ -192,6 +192,15 @@ def registered_default(uri: str, params: Params | None) -> tuple[str, str]:
     return f"models:/{registry.MODEL_NAME}/{variant}", f": the fast variant v{variant} ({within})"
 
 
+def _card() -> shipped.ShippedModel:
+    """The shipped model's card, read for the settings recorded on it.
+
+    Its files are not verified here: :func:`pipeline.shipped.load` does that when the model
+    itself is run.
+    """
+    return shipped.ShippedModel(shipped.FOLDER, shipped.read_card())
+
+
 def classical_method(
     name: str, params: Params | None, report: Path | None
 ) -> tuple[BaselineFn, str]:
@@ -206,7 +215,7 @@ def classical_method(
     has_report = report is not None and report.is_file()
     card = None
     if params is None or not has_report:
-        card = shipped.ShippedModel(shipped.FOLDER, shipped.read_card()).classical(name)
+        card = _card().classical(name)
     if params is not None:
         settings = getattr(params.classical, name)
     else:
@@ -251,7 +260,7 @@ def refined_method(
         length = params.simulate.length if params is not None else shipped.read_card()["grid"]
         source = f"chosen in {report}"
     else:
-        choice = card = shipped.ShippedModel(shipped.FOLDER, shipped.read_card()).refined()
+        choice = card = _card().refined()
         length = int(card["reference_length"])
         source = f"chosen on {card['chosen_on']}, recorded in the shipped model's card"
     method, log10_lam = choice["method"], choice.get("log10_lam")
@@ -260,7 +269,7 @@ def refined_method(
     if params is not None:
         settings = getattr(params.classical, method)
     else:
-        found = card or shipped.ShippedModel(shipped.FOLDER, shipped.read_card()).classical(method)
+        found = card or _card().classical(method)
         settings = ClassicalMethodParams((float(log10_lam),), found["max_iter"], found["tol"])
     estimate = refined_baselines(network, method, float(log10_lam), settings, length)
     how = f"refined: {method} of the network's residual, log10(lam) = {log10_lam:g} at {length}"

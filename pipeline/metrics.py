@@ -6,6 +6,10 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+BENCHMARKS = ("simulated", "semireal", "rruff")
+"""Every benchmark a model is scored on, the simulated test set first: its name, then the
+real-reference ones (:func:`pipeline.semireal.real_benchmarks`' names)."""
+
 
 def baseline_errors(
     predicted: np.ndarray, true: np.ndarray, observed: np.ndarray

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.inference import OnnxBaseline
-from pipeline.metrics import Block, benchmark_errors, mean_errors
+from pipeline.metrics import BENCHMARKS, Block, benchmark_errors, mean_errors
 from pipeline.registry.pyfunc import load_model
 from pipeline.registry.store import (
     FAST,
@@ -32,10 +32,7 @@ from pipeline.registry.store import (
     store_errors,
 )
 
-SIMULATED = "simulated"  # the name of the simulated test set among the benchmarks
-# every benchmark a variant must be within its ratio of production on (the real-reference
-# ones are :func:`pipeline.semireal.real_benchmarks`' names)
-BENCHMARKS = (SIMULATED, "semireal", "rruff")
+SIMULATED = BENCHMARKS[0]  # the name of the simulated test set among the benchmarks
 
 RealBenchmarks = Mapping[str, Sequence[Block]]
 """The real-reference benchmarks by name (``semireal``, ``rruff``): blocks of spectra."""
@@ -108,10 +105,7 @@ def score_all(
 
 def score_onnx(onnx_path: Path, grid: int, benchmark: dict[str, np.ndarray]) -> dict[str, float]:
     """Mean RMSE and MAE of an ONNX file on a benchmark set, through the registered path."""
-    observed = benchmark["observed"]
-    x = np.arange(observed.shape[1], dtype=np.float64)
-    baseline = OnnxBaseline(onnx_path, grid=grid).baselines(x, observed)
-    return mean_errors(baseline, benchmark["baseline"], observed)
+    return score_all(OnnxBaseline(onnx_path, grid=grid), benchmark, None)[SIMULATED]
 
 
 def gate(

@@ -18,11 +18,10 @@ from pipeline.config import Params
 from pipeline.evaluate import score_benchmark
 from pipeline.files import write_json
 from pipeline.inference import OnnxBaseline
+from pipeline.metrics import BENCHMARKS
 from pipeline.semireal import blocks, real_benchmarks
 from pipeline.simulate import load_sets
 from pipeline.stages._common import arguments, params_of
-
-BENCHMARKS = ("simulated", "semireal", "rruff")
 
 
 def load_benchmarks(params: Params, data: Path, semireal: Path, rruff: Path) -> dict:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pipeline import registry
 from pipeline.config import Params, to_dict
+from pipeline.metrics import BENCHMARKS
 from pipeline.simulate import SpectrumSet
 from pipeline.stages._common import (
     read_history,
@@ -31,7 +32,7 @@ from pipeline.stages._registering import (
 
 # the inputs and outputs named by its cmd in dvc.yaml
 PATHS = "data onnx checkpoint classical metrics history figures export_report dvc_lock out"
-REAL_METRICS = ("simulated", "semireal", "rruff")  # evaluate_real's metrics, --<name>-metrics
+REAL_METRICS = BENCHMARKS  # evaluate_real's metrics, one per benchmark: --<name>-metrics
 
 
 def test_metrics(metrics: dict, real: dict[str, dict] | None = None) -> dict[str, float]:
