@@ -300,6 +300,7 @@ class Report:
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     spectra: int = 0
+    notes: list[tuple[Path, str]] = field(default_factory=list)  # what each reader did
 
 
 def output_stems(paths: Sequence[Path], outdir: Path) -> list[Path]:
@@ -479,6 +480,7 @@ def _correct_one(
     try:
         _inside(stem, outdir)
         spectra = read_spectra(path, min_points)
+        report.notes += [(path, note) for note in spectra.notes]
         baseline = correct_spectra(spectra, estimate)
         report.written += write_outputs(spectra, baseline, stem, plots)
         report.spectra += len(spectra)

@@ -100,6 +100,9 @@ class Spectra:
         ``matrix``.
     metadata
         Header entries of the file (LabSpec, ENLIGHTEN), as text.
+    notes
+        What the reader did beyond reading, one sentence each, for the user: the columns
+        chosen among several, rows skipped, overlapping windows merged.
     """
 
     x: np.ndarray
@@ -109,6 +112,7 @@ class Spectra:
     calibrated: bool
     kind: str
     metadata: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.y)
@@ -280,6 +284,7 @@ def _checked(path: Path, raw: RawSpectra, min_points: int) -> Spectra:
         calibrated=not _is_pixel_index(x),
         kind=raw.kind,
         metadata=raw.metadata,
+        notes=tuple(raw.notes),
     )
 
 

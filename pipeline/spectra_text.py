@@ -33,6 +33,7 @@ class RawSpectra:
     kind: str
     labels: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 def parse_number(text: str) -> float | None:
@@ -55,17 +56,56 @@ def numbered(prefix: str, i: int, n: int) -> str:
 
 def read_text(path: Path) -> RawSpectra:
     """What the text file ``path`` holds, in the format recognised from its first lines."""
-    data = path.read_bytes()
-    if not data.strip():
-        raise FormatProblem("empty file")
-    if b"\x00" in data:
-        raise FormatProblem("binary content: expected a text export (txt, csv) or an .npz batch")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")  # LabSpec writes its degree signs in Latin-1
+    text = decode(path.read_bytes())
     lines = text.splitlines()  # CRLF and LF alike
     return _sniff(lines)(lines)
+
+
+def decode(data: bytes) -> str:
+    """The text of a file's bytes.
+
+    UTF-16 (with a BOM, or ASCII-range text without one), UTF-8 (with or without a BOM),
+    else Latin-1 (LabSpec writes its degree signs in Latin-1).
+
+    Raises
+    ------
+    FormatProblem
+        An empty file, or binary content (NUL characters in the decoded text).
+    """
+    encoding = _utf16(data)
+    if encoding:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            text = "\x00"  # not UTF-16 after all: binary
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    if not text.strip():
+        raise FormatProblem("empty file")
+    if "\x00" in text:
+        raise FormatProblem("binary content: expected a text export (txt, csv) or an .npz batch")
+    return text
+
+
+def _utf16(data: bytes) -> str | None:
+    """The UTF-16 codec of ``data``, else None.
+
+    ``utf-16`` for a UTF-16 BOM; ``utf-16-le``/``-be`` for text without a BOM whose every
+    other byte is NUL (the ASCII range in UTF-16, as Windows tools write it).
+    """
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    even, odd = data[0:4096:2], data[1:4096:2]
+    if len(data) < 4 or len(data) % 2:
+        return None
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
 
 
 def _sniff(lines: list[str]) -> Callable[[list[str]], RawSpectra]:
@@ -77,6 +117,10 @@ def _sniff(lines: list[str]) -> Callable[[list[str]], RawSpectra]:
         return _read_enlighten
     if any(_LABSPEC_TAB.match(h) for h in head):
         return _read_labspec
+    from pipeline import spectra_tables  # imports this module: imported here, when needed
+
+    if any(spectra_tables.is_named_table(h) for h in head):
+        return spectra_tables.read_named_table
     return _read_plain
 
 
@@ -153,9 +197,44 @@ def _read_labspec(lines: list[str]) -> RawSpectra:
         m = _LABSPEC_KEY.match(line.strip())
         if m:
             metadata[m.group(1).strip()] = m.group(2).strip()
+    first = next(i for i, line in enumerate(lines) if line.strip() and line[0] != "#")
+    if lines[first].startswith("\t"):
+        return _read_labspec_multi(lines, first, metadata)
     _, table, _ = _table(lines)
     x, y = _two_columns(table)
     return RawSpectra(x, y, "labspec", metadata=metadata)
+
+
+_LABSPEC_COORDS = {1: ("t",), 2: ("X", "Y"), 3: ("X", "Y", "Z")}
+
+
+def _read_labspec_multi(lines: list[str], first: int, metadata: dict[str, str]) -> RawSpectra:
+    """A LabSpec 6 multi-spectrum export: a time series or a map.
+
+    The axis as a row led by one empty cell per coordinate (one for a time series, two for
+    an X-Y map), then one row per spectrum led by its time (s) or coordinates (um).
+    """
+    cells = lines[first].rstrip("\r\n").split("\t")
+    k = next(i for i, c in enumerate(cells) if c.strip())  # empty cells before the axis
+    if k not in _LABSPEC_COORDS:
+        raise FormatProblem(f"line {first + 1}: {k} empty cells before the axis, expected 1-3")
+    _, table, _ = _table(lines, first + 1)
+    axis = _numbers(cells[k:])
+    if axis is None:
+        raise FormatProblem(f"line {first + 1}: the axis row holds a cell that is not a number")
+    if table.shape[1] != len(axis) + k:
+        raise FormatProblem(
+            f"line {first + 2}: {table.shape[1]} values, expected {len(axis) + k} "
+            f"({k} coordinate(s) and the {len(axis)} points of the axis row)"
+        )
+    names = _LABSPEC_COORDS[k]
+    labels = tuple(
+        f"{numbered('time' if k == 1 else 'point', i, len(table))} ("
+        + ", ".join(f"{n}={v:g}" for n, v in zip(names, row[:k], strict=True))
+        + (" s)" if k == 1 else ")")
+        for i, row in enumerate(table)
+    )
+    return RawSpectra(np.array(axis), table[:, k:], "labspec", labels, metadata)
 
 
 def _read_wire(lines: list[str]) -> RawSpectra:

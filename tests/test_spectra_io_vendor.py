@@ -1,0 +1,185 @@
+"""Readers of the exports of issue 13: named-column tables (B&W Tek BWSpec, Neegala), LabSpec 6
+multi-spectrum files (time series, maps), UTF-16 text. Each
+kind on the real files of ``../shared/cases`` and on a small synthetic file of the same kind;
+then ``raman-baseline correct`` on every case file, with the readers' notes in its summary."""
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+from pipeline.cli import main
+from pipeline.spectra_io import SpectrumFileError, read_spectra
+
+from .test_cases import CASES_DIR, needs_cases
+
+X = np.linspace(200.0, 1800.0, 40)
+Y = 1000 + 50 * np.exp(-(((X - 1000) / 30) ** 2))
+
+
+def _write(path, text, encoding="utf-8"):
+    path.write_text(text, encoding=encoding, newline="")
+    return path
+
+
+# ---------------------------------------------------------------- named-column tables
+
+
+def _bwspec(x, y, blank_before=0, blank_after=0):
+    """A BWSpec 4 export: key;value lines, then a semicolon table with decimal commas."""
+    head = "File Version;BWSpec4.11_1\nDate;2021-10-27 15:57:47\nlaser_wavelength;784,82\n"
+    names = "Pixel;Wavelength;Wavenumber;Raman Shift;Dark;Raw data #1;Dark Subtracted #1;\n"
+    rows = []
+    for i in range(blank_before):
+        rows.append(f"{i};   ;   ;   ;1000,0000;1010,0000;10,0000;\n")
+    for i, (a, b) in enumerate(zip(x, y, strict=True)):
+        shift = f"{a:.2f}".replace(".", ",")
+        rows.append(f"{i + 85};780,1;12800,5;{shift};1000,0000;{b + 1000:.4f};{b:.4f};\n")
+    for i in range(blank_after):
+        rows.append(f"{2040 + i};   ;   ;   ;1000,0000;1010,0000;10,0000;\n".replace(".", ","))
+    return head + names + "".join(r.replace(".", ",") for r in rows)
+
+
+def test_bwspec_reads_raman_shift_and_dark_subtracted_skipping_blank_shifts(tmp_path):
+    path = _write(tmp_path / "bw.txt", _bwspec(X, Y, blank_before=3, blank_after=2))
+    s = read_spectra(path)
+    assert s.kind == "table" and s.y.shape == (1, 40)
+    assert np.allclose(s.x, np.round(X, 2)) and np.allclose(s.y[0], Y, atol=1e-4)
+    assert s.metadata["laser_wavelength"] == "784,82"
+    assert s.notes == (
+        "read columns 'Raman Shift' (axis) and 'Dark Subtracted #1' of 7",
+        "5 rows without a Raman Shift skipped (lines 5-7, 48-49)",
+    )
+
+
+@needs_cases
+def test_bwspec_case_files():
+    folder = CASES_DIR / "bwtek-bwspec"
+    s = read_spectra(folder / "PST02_iRPlus785_trimmed.txt")
+    assert s.y.shape == (1, 916) and s.calibrated
+    assert s.x[0] == pytest.approx(-42.14) and s.x[-1] == pytest.approx(1816.97)
+    assert s.y[0, 0] == 12 and s.y[0, -1] == 120  # Dark Subtracted #1 of pixels 85 and 1000
+    assert "6 rows without a Raman Shift skipped (lines 90-92, 1009-1011)" in s.notes
+    cut = read_spectra(folder / "bwtek_min.txt")
+    assert cut.y.shape == (1, 40) and "1 row without a Raman Shift skipped (lines 45)" in cut.notes
+
+
+def test_neegala_reads_raman_shift_and_processed_data(tmp_path):
+    head = "id,59de6c43\nname,PST\ndevice,EZI860\nwl,532nm\n"
+    names = "Pixels,Wavelength,Wavenumbers,Raman_Shift,Raw_Data,Background_Data,Processed_Data\n"
+    rows = "".join(
+        f"{i},{550 + i / 10},{14000 + i},{a},{b + 2000:.0f},2000,{b:.0f}\n"
+        for i, (a, b) in enumerate(zip(X, Y, strict=True))
+    )
+    s = read_spectra(_write(tmp_path / "n.csv", head + names + rows))
+    assert s.y.shape == (1, 40) and np.allclose(s.x, X) and np.allclose(s.y[0], np.round(Y))
+    assert s.metadata["device"] == "EZI860"
+    assert s.notes == ("read columns 'Raman_Shift' (axis) and 'Processed_Data' of 7",)
+
+
+def test_a_named_table_without_an_intensity_column_names_its_columns(tmp_path):
+    text = "Pixel,Raman Shift,Wavelength\n" + "".join(f"{i},{a},{a}\n" for i, a in enumerate(X))
+    with pytest.raises(SpectrumFileError, match="line 1: no intensity column among"):
+        read_spectra(_write(tmp_path / "t.csv", text))
+
+
+@needs_cases
+def test_neegala_case_files():
+    folder = CASES_DIR / "neegala-multicolumn-csv"
+    s = read_spectra(folder / "PST_532_SEX139_trimmed.csv")
+    assert s.y.shape == (1, 701) and s.metadata["device"] == "EZI860"
+    assert s.x[0] == pytest.approx(-1118.2901370987172)
+    assert s.y[0, :3].tolist() == [-3210, -3210, 7]  # Processed_Data
+    assert read_spectra(folder / "neegala_min.csv").y.shape == (1, 40)
+
+
+# ------------------------------------------------------------ LabSpec multi-spectrum
+
+
+def _labspec_multi(coords, spectra):
+    lead = "\t" * len(coords[0])
+    head = "#Acq. time (s)=\t60\n#Laser=\t532nm_Edge\n"
+    axis = lead + "\t".join(f"{a:g}" for a in X) + "\n"
+    rows = "".join(
+        "\t".join([*(f"{c:g}" for c in where), *(f"{v:g}" for v in y)]) + "\n"
+        for where, y in zip(coords, spectra, strict=True)
+    )
+    return head + axis + rows
+
+
+def test_labspec_time_series(tmp_path):
+    spectra = [Y, 2 * Y, 3 * Y]
+    path = _write(tmp_path / "t.txt", _labspec_multi([(0,), (59.88,), (119.76,)], spectra))
+    s = read_spectra(path)
+    assert s.kind == "labspec" and s.y.shape == (3, 40) and np.allclose(s.y, spectra, rtol=1e-5)
+    assert s.labels == ("time001 (t=0 s)", "time002 (t=59.88 s)", "time003 (t=119.76 s)")
+    assert s.metadata["Laser"] == "532nm_Edge"
+
+
+def test_labspec_map_with_x_and_y(tmp_path):
+    where = [(-1.5, 2), (0, 2), (1.5, 2), (-1.5, 3)]
+    s = read_spectra(_write(tmp_path / "m.txt", _labspec_multi(where, [Y] * 4)))
+    assert s.y.shape == (4, 40) and s.labels[2] == "point003 (X=1.5, Y=2)"
+
+
+def test_labspec_multi_rows_of_the_wrong_length(tmp_path):
+    text = _labspec_multi([(0,), (60,)], [Y, Y]).rstrip("\n") + "\t5\n"
+    with pytest.raises(SpectrumFileError, match="line 5: 42 values, expected 41"):
+        read_spectra(_write(tmp_path / "bad.txt", text))
+    text = _labspec_multi([(0,), (60,)], [Y[1:], Y[1:]])
+    with pytest.raises(SpectrumFileError, match=r"line 4: 40 values, expected 41 \(1 coord"):
+        read_spectra(_write(tmp_path / "short.txt", text))
+
+
+@needs_cases
+def test_labspec_time_series_case_file():
+    s = read_spectra(CASES_DIR / "labspec-timeseries" / "serie190214-1_first3.txt")
+    assert s.y.shape == (3, 1024) and s.x[0] == pytest.approx(12.5534)
+    assert s.labels[1] == "time002 (t=59.8802 s)"
+    assert s.y[0, 0] == 499 and s.y[2, -1] == 319
+
+
+# ---------------------------------------------------------------------------- UTF-16
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_text_is_read(tmp_path, encoding):
+    text = "Raman shift (cm-1)\tIntensité\r\n" + "".join(
+        f"{a}\t{b}\r\n" for a, b in zip(X, Y, strict=True)
+    )
+    s = read_spectra(_write(tmp_path / "u.txt", text, encoding))
+    assert s.y.shape == (1, 40) and np.allclose(s.x, X) and np.allclose(s.y[0], Y)
+
+
+def test_binary_content_is_still_refused(tmp_path):
+    path = tmp_path / "b.dat"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(SpectrumFileError, match="binary content"):
+        read_spectra(path)
+
+
+# ------------------------------------------------------------------- correct, as a user
+
+CASE_FILES = {
+    "bwtek-bwspec/PST02_iRPlus785_trimmed.txt": 1,
+    "bwtek-bwspec/bwtek_min.txt": 1,
+    "neegala-multicolumn-csv/PST_532_SEX139_trimmed.csv": 1,
+    "neegala-multicolumn-csv/neegala_min.csv": 1,
+    "labspec-timeseries/serie190214-1_first3.txt": 3,
+}
+
+
+@needs_cases
+@pytest.mark.parametrize("name", sorted(CASE_FILES))
+def test_correct_reads_every_case_file_and_prints_its_notes(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no params.yaml, no registry
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["correct", str(CASES_DIR / name), "-o", "out", "--method", "arpls"]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([*argv, "--no-plots", "--no-progress"])
+    assert status == 0, err.getvalue()
+    assert len(list((tmp_path / "out").glob("*.csv"))) == CASE_FILES[name]
+    notes = read_spectra(CASES_DIR / name).notes
+    for note in notes:
+        assert f"  note: {CASES_DIR / name}: {note}" in out.getvalue()
