@@ -40,6 +40,7 @@ module and that one import nothing else from the project.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import zipfile
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.spectra_stepscan import merge_windows
 from pipeline.spectra_text import FormatProblem, RawSpectra, numbered, read_text
 from pipeline.spectra_text import parse_number as parse_number  # the one CSV number parser
 
@@ -269,6 +271,7 @@ def _checked(path: Path, raw: RawSpectra, min_points: int) -> Spectra:
         hint = "a matrix file holds the axis in its first ROW, one spectrum per row"
         problem = f"{len(raw.x)} points per spectrum, fewer than the minimum {min_points}"
         raise SpectrumFileError(path, f"{problem} ({hint})")
+    raw = _merged(raw)
     try:
         x, y = check_spectra(raw.x, raw.y, path, min_points)
     except SpectrumError as exc:
@@ -286,6 +289,22 @@ def _checked(path: Path, raw: RawSpectra, min_points: int) -> Spectra:
         metadata=raw.metadata,
         notes=tuple(raw.notes),
     )
+
+
+def _merged(raw: RawSpectra) -> RawSpectra:
+    """``raw`` with its overlapping windows merged, if it is a step-and-repeat scan.
+
+    One spectrum whose axis repeats shifts in overlapping windows, merged by
+    :func:`pipeline.spectra_stepscan.merge_windows` with a note; else ``raw`` as is.
+    """
+    y = np.asarray(raw.y)
+    if raw.kind == "npz" or y.ndim != 1 and len(y) != 1:
+        return raw
+    merged = merge_windows(np.asarray(raw.x), y.reshape(-1))
+    if merged is None:
+        return raw
+    x, y, note = merged
+    return dataclasses.replace(raw, x=x, y=y, notes=(*raw.notes, note))
 
 
 def _is_pixel_index(x: np.ndarray) -> bool:

@@ -1,7 +1,10 @@
-"""Readers of the exports of issue 13: named-column tables (B&W Tek BWSpec, Neegala), LabSpec 6
-multi-spectrum files (time series, maps), UTF-16 text. Each
-kind on the real files of ``../shared/cases`` and on a small synthetic file of the same kind;
-then ``raman-baseline correct`` on every case file, with the readers' notes in its summary."""
+"""Readers of the exports of issue 13.
+
+Named-column tables (B&W Tek BWSpec, Neegala), LabSpec 6 multi-spectrum files (time series,
+maps), Renishaw step-and-repeat scans, UTF-16 text. Each kind on the real files of
+``../shared/cases`` and on a small synthetic file of the same kind; then ``raman-baseline
+correct`` on every case file, with the readers' notes in its summary.
+"""
 
 import contextlib
 import io
@@ -11,6 +14,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.spectra_io import SpectrumFileError, read_spectra
+from pipeline.spectra_stepscan import merge_windows
 
 from .test_cases import CASES_DIR, needs_cases
 
@@ -140,6 +144,72 @@ def test_labspec_time_series_case_file():
     assert s.y[0, 0] == 499 and s.y[2, -1] == 319
 
 
+# ------------------------------------------------------------------ step-and-repeat
+
+
+def _windows(offset, sorted_=True):
+    """Two windows on their own grids (step 10), overlapping at 400-700."""
+    a = np.arange(0.0, 700.0, 10.0)
+    b = np.arange(400.0, 1100.0, 10.0) + offset
+    x = np.concatenate([a, b])
+    y = np.concatenate([np.full(a.size, 100.0), np.full(b.size, 100.5)])
+    if sorted_:
+        order = np.argsort(-x, kind="stable")  # as WiRE writes them: decreasing, interleaved
+        x, y = x[order], y[order]
+    return a, b, x, y
+
+
+@pytest.mark.parametrize("offset", [0.0, 4.0, 9.0])
+@pytest.mark.parametrize("sorted_", [True, False])
+def test_step_scan_windows_are_merged_once_each(tmp_path, offset, sorted_):
+    a, b, x, y = _windows(offset, sorted_)
+    path = _write(tmp_path / "s.txt", "".join(f"{p}\t{q}\n" for p, q in zip(x, y, strict=True)))
+    s = read_spectra(path)
+    # the first window whole, then the second beyond its end; the overlap averaged (0.5 apart
+    # on noise-free windows is infinitely many sigmas apart: the first window kept)
+    assert np.allclose(s.x, np.concatenate([a, b[b > a[-1]]]))
+    assert (s.y[0, : a.size] == 100.0).all() and (s.y[0, a.size :] == 100.5).all()
+    assert len(s.notes) == 1 and "2 overlapping windows merged" in s.notes[0]
+    assert f"140 points in, {s.x.size} out" in s.notes[0] and ": keep)" in s.notes[0]
+
+
+def test_step_scan_overlap_is_averaged_where_the_windows_agree():
+    rng = np.random.default_rng(1)
+    a, b, x, _ = _windows(0.0)
+    y = 100 + rng.normal(0, 1, x.size)
+    mx, my, note = merge_windows(x, y)
+    ya = {v: w for v, w in zip(x[::-1], y[::-1], strict=True)}  # b's value wins at a tie
+    yfirst = dict(zip(x, y, strict=True))  # a's value (written first at equal shifts)
+    inside = (mx >= 400) & (mx <= 690)
+    assert ": mean)" in note and inside.sum() == 30
+    expected = [(yfirst[v] + ya[v]) / 2 for v in mx[inside]]
+    assert np.allclose(my[inside], expected)
+
+
+def test_not_a_step_scan_is_left_to_the_checks(tmp_path):
+    assert merge_windows(X, Y) is None  # evenly spaced
+    assert merge_windows(np.r_[X[:10], X[9:39]], Y) is None  # one repeated value
+    assert merge_windows(np.r_[X[:20], X[20:][::-1]], Y) is None  # unsorted, one grid
+    gap = np.r_[np.arange(0.0, 100, 10), np.arange(205.0, 305, 10)]
+    assert merge_windows(np.r_[gap, gap[::2] + 3], np.ones(30)) is None
+
+
+@needs_cases
+def test_renishaw_step_scan_case_files():
+    folder = CASES_DIR / "renishaw-stepscan-overlap"
+    s = read_spectra(folder / "paracetamol.txt")
+    assert s.y.shape == (1, 3188) and s.x[0] == pytest.approx(96.7865)
+    assert s.x[-1] == pytest.approx(3200.07)
+    (note,) = s.notes
+    assert "4 overlapping windows merged" in note and "4064 points in, 3188 out" in note
+    assert "987.695-1312.37 cm-1 (+2.5 sigma apart: keep)" in note
+    assert "2411.52-2655.35 cm-1 (-0.6 sigma apart: mean)" in note
+    cut = folder / "paracetamol_2600-2580_min.txt"  # 2 x 25 points: too short for correct
+    assert read_spectra(cut, min_points=20).y.shape == (1, 25)
+    with pytest.raises(SpectrumFileError, match="25 points per spectrum, fewer than"):
+        read_spectra(cut)
+
+
 # ---------------------------------------------------------------------------- UTF-16
 
 
@@ -167,6 +237,7 @@ CASE_FILES = {
     "neegala-multicolumn-csv/PST_532_SEX139_trimmed.csv": 1,
     "neegala-multicolumn-csv/neegala_min.csv": 1,
     "labspec-timeseries/serie190214-1_first3.txt": 3,
+    "renishaw-stepscan-overlap/paracetamol.txt": 1,
 }
 
 
