@@ -7,6 +7,11 @@ an increasing axis ``x`` (L,), the spectra ``y`` (N, L) and where they came from
 format             how it is recognised, and what is read
 =================  ====================================================================
 ``npz``            suffix ``.npz``: arrays ``x`` (L,) and ``y`` (N, L) or (L,)
+``wdf``            suffix ``.wdf``: Renishaw WiRE binary, through ``renishaw-wdf``
+``spc``            suffix ``.spc``: Galactic SPC, through ``spc-io``
+``jcamp``          suffix ``.jdx``, ``.dx``, ``.jcamp``: JCAMP-DX, through ``jcamp``
+                   (the three: :mod:`pipeline.spectra_formats`, with the measurements
+                   that chose each library)
 ``wire``           Renishaw WiRE txt: a ``#Wave  #Intensity`` header line, possibly after
                    coordinate columns (``#X  #Y  #Wave  #Intensity``): one spectrum per
                    point, a new point wherever the coordinates change or the axis restarts
@@ -14,13 +19,23 @@ format             how it is recognised, and what is read
                    ``Pixel`` and ``Wavenumber`` columns; the ``Processed`` intensity (else
                    ``Raw``). Rows outside the detector's region of interest (``NA`` at the
                    start or end of the table) are dropped.
-``labspec``        Horiba LabSpec txt: ``#key=<tab>value`` header lines, then two columns
+``labspec``        Horiba LabSpec txt: ``#key=<tab>value`` header lines, then two columns;
+                   or (LabSpec 6 multi-spectrum) an axis row led by one empty cell per
+                   coordinate, then one spectrum per row led by its time or X, Y
+``table``          a header row naming 3+ columns, one a Raman shift (B&W Tek BWSpec,
+                   Neegala): that column and the preferred intensity column
+                   (:mod:`pipeline.spectra_tables`); rows with a blank shift skipped
 ``text``           any other text with two columns (axis, intensity), delimited by tabs,
                    commas, semicolons (decimal commas allowed) or spaces, after optional
                    header or ``#`` comment lines
 ``matrix``         text with more than two columns: the first row is the axis, every
                    further row a spectrum
 =================  ====================================================================
+
+Text may be UTF-8, Latin-1 or UTF-16 (with a BOM, or without one when every other byte is
+NUL). One spectrum whose shifts repeat in overlapping windows (a Renishaw step-and-repeat
+scan) is merged into one axis by :mod:`pipeline.spectra_stepscan`. What a reader did beyond
+reading (columns chosen, rows skipped, windows merged) is in :attr:`Spectra.notes`.
 
 Calibration: an axis that is exactly ``0, 1, 2, ...`` (or ``1, 2, 3, ...``) is a detector pixel
 index, not a Raman shift, and the spectra are flagged ``calibrated=False`` (OpenRAMAN exports,
@@ -34,8 +49,9 @@ fewer points than ``min_points``. Decreasing axes (WiRE, LabSpec) are returned i
 
 :func:`check_spectra` is the one validator of spectra in the project, whatever brought them:
 these readers, the served model's requests, ``correct``. The text formats are read by
-:mod:`pipeline.spectra_text` (with :func:`parse_number`, the one CSV number parser); this
-module and that one import nothing else from the project.
+:mod:`pipeline.spectra_text` (with :func:`parse_number`, the one CSV number parser) and
+:mod:`pipeline.spectra_tables`; these modules, :mod:`pipeline.spectra_stepscan` and
+:mod:`pipeline.spectra_formats` import nothing else from the project.
 """
 
 from __future__ import annotations
@@ -48,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.spectra_formats import reader_for
 from pipeline.spectra_stepscan import merge_windows
 from pipeline.spectra_text import FormatProblem, RawSpectra, numbered, read_text
 from pipeline.spectra_text import parse_number as parse_number  # the one CSV number parser
@@ -98,8 +115,8 @@ class Spectra:
     calibrated
         False when the axis is a detector pixel index.
     kind
-        The format recognised: ``npz``, ``wire``, ``enlighten``, ``labspec``, ``text`` or
-        ``matrix``.
+        The format recognised: ``npz``, ``wdf``, ``spc``, ``jcamp``, ``wire``,
+        ``enlighten``, ``labspec``, ``table``, ``text`` or ``matrix``.
     metadata
         Header entries of the file (LabSpec, ENLIGHTEN), as text.
     notes
@@ -238,7 +255,13 @@ def read_spectra(path: str | Path, min_points: int = MIN_POINTS) -> Spectra:
     try:
         if not path.is_file():
             raise FormatProblem("no such file" if not path.exists() else "not a file")
-        raw = _read_npz(path) if path.suffix.lower() == ".npz" else read_text(path)
+        library = reader_for(path)
+        if path.suffix.lower() == ".npz":
+            raw = _read_npz(path)
+        elif library is not None and path.stat().st_size == 0:
+            raise FormatProblem("empty file")
+        else:
+            raw = library(path) if library is not None else read_text(path)
     except FormatProblem as exc:
         raise SpectrumFileError(path, str(exc)) from None
     return _checked(path, raw, min_points)
