@@ -294,11 +294,13 @@ def _checked(path: Path, raw: RawSpectra, min_points: int) -> Spectra:
         hint = "a matrix file holds the axis in its first ROW, one spectrum per row"
         problem = f"{len(raw.x)} points per spectrum, fewer than the minimum {min_points}"
         raise SpectrumFileError(path, f"{problem} ({hint})")
+    read = len(raw.x)
     raw = _merged(raw)
     try:
         x, y = check_spectra(raw.x, raw.y, path, min_points)
     except SpectrumError as exc:
-        raise SpectrumFileError(path, exc.problem) from None
+        merged = f" (after merging the overlapping windows of {read} points)"
+        raise SpectrumFileError(path, exc.problem + (merged if len(raw.x) < read else "")) from None
     labels = raw.labels or tuple(
         numbered("spectrum", i, len(y)) if len(y) > 1 else path.stem for i in range(len(y))
     )

@@ -103,9 +103,9 @@ def read_named_table(lines: list[str]) -> RawSpectra:
     table = np.array(rows, dtype=np.float64)
     notes = [f"read columns {names[shift]!r} (axis) and {names[intensity]!r} of {len(names)}"]
     if skipped:
-        rows_ = "row" if len(skipped) == 1 else "rows"
+        rows_, lines_ = ("row", "line") if len(skipped) == 1 else ("rows", "lines")
         notes.append(
-            f"{len(skipped)} {rows_} without a {names[shift]} skipped (lines {_spans(skipped)})"
+            f"{len(skipped)} {rows_} without a {names[shift]} skipped ({lines_} {_spans(skipped)})"
         )
     metadata["intensity_column"] = names[intensity]
     return RawSpectra(table[:, 0], table[:, 1], "table", metadata=metadata, notes=tuple(notes))
