@@ -68,7 +68,7 @@ def read_named_table(lines: list[str]) -> RawSpectra:
         names = names[:-1]
     keys = [_key(n) for n in names]
     shift = next(i for i, k in enumerate(keys) if k.startswith(SHIFT_PREFIX))
-    intensity = next((keys.index(k) for k in INTENSITY_COLUMNS if k in keys), None)
+    intensity = _intensity_column(keys)
     if intensity is None:
         raise FormatProblem(
             f"line {start + 1}: no intensity column among {names} "
@@ -109,6 +109,20 @@ def read_named_table(lines: list[str]) -> RawSpectra:
         )
     metadata["intensity_column"] = names[intensity]
     return RawSpectra(table[:, 0], table[:, 1], "table", metadata=metadata, notes=tuple(notes))
+
+
+def _intensity_column(keys: list[str]) -> int | None:
+    """The index of the preferred intensity column, or None.
+
+    The first of :data:`INTENSITY_COLUMNS` named exactly, else the first that begins a name
+    (``Intensity (counts)``).
+    """
+    for match in (str.__eq__, str.startswith):
+        for wanted in INTENSITY_COLUMNS:
+            found = next((i for i, k in enumerate(keys) if match(k, wanted)), None)
+            if found is not None:
+                return found
+    return None
 
 
 def _spans(numbers: list[int]) -> str:

@@ -214,7 +214,7 @@ def _read_labspec_multi(lines: list[str], first: int, metadata: dict[str, str]) 
     The axis as a row led by one empty cell per coordinate (one for a time series, two for
     an X-Y map), then one row per spectrum led by its time (s) or coordinates (um).
     """
-    cells = lines[first].rstrip("\r\n").split("\t")
+    cells = lines[first].rstrip().split("\t")  # a trailing tab ends no column
     k = next(i for i, c in enumerate(cells) if c.strip())  # empty cells before the axis
     if k not in _LABSPEC_COORDS:
         raise FormatProblem(f"line {first + 1}: {k} empty cells before the axis, expected 1-3")

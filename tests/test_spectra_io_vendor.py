@@ -83,6 +83,14 @@ def test_neegala_reads_raman_shift_and_processed_data(tmp_path):
     assert s.notes == ("read columns 'Raman_Shift' (axis) and 'Processed_Data' of 7",)
 
 
+def test_a_named_table_with_units_in_its_names(tmp_path):
+    names = "Pixel;Raman Shift (cm-1);Wavelength (nm);Intensity (counts)\n"
+    rows = "".join(f"{i};{a};{a};{b}\n" for i, (a, b) in enumerate(zip(X, Y, strict=True)))
+    s = read_spectra(_write(tmp_path / "u.txt", names + rows))
+    assert np.allclose(s.x, X) and np.allclose(s.y[0], Y)
+    assert s.notes == ("read columns 'Raman Shift (cm-1)' (axis) and 'Intensity (counts)' of 4",)
+
+
 def test_a_named_table_without_an_intensity_column_names_its_columns(tmp_path):
     text = "Pixel,Raman Shift,Wavelength\n" + "".join(f"{i},{a},{a}\n" for i, a in enumerate(X))
     with pytest.raises(SpectrumFileError, match="line 1: no intensity column among"):
@@ -126,6 +134,8 @@ def test_labspec_map_with_x_and_y(tmp_path):
     where = [(-1.5, 2), (0, 2), (1.5, 2), (-1.5, 3)]
     s = read_spectra(_write(tmp_path / "m.txt", _labspec_multi(where, [Y] * 4)))
     assert s.y.shape == (4, 40) and s.labels[2] == "point003 (X=1.5, Y=2)"
+    trailing = _labspec_multi(where, [Y] * 4).replace("\n", "\t\r\n")  # CRLF, trailing tabs
+    assert read_spectra(_write(tmp_path / "t.txt", trailing)).y.shape == (4, 40)
 
 
 def test_labspec_multi_rows_of_the_wrong_length(tmp_path):
