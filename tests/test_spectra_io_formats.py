@@ -88,11 +88,14 @@ def test_truncated_jcamp_is_refused(tmp_path):
         read_spectra(path)
 
 
-@pytest.mark.parametrize(("name", "outputs"), [("Si-map.wdf", 88), ("sp1.spc", 1)])
+@pytest.mark.parametrize(
+    ("name", "outputs"), [("Si-map.wdf", 88), ("sp1.spc", 1), ("tannic_acid.jdx", 1)]
+)
 def test_correct_reads_the_binary_formats(tmp_path, monkeypatch, name, outputs):
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # no params.yaml, no registry: the shipped model, as a user
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     err = io.StringIO()
-    argv = ["correct", str(FORMATS / name), "-o", "out", "--method", "arpls", "--no-plots"]
+    argv = ["correct", str(FORMATS / name), "-o", "out", "--no-plots"]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
         assert main([*argv, "--no-progress"]) == 0, err.getvalue()
     assert len(list((tmp_path / "out").glob("*.csv"))) == outputs

@@ -256,9 +256,10 @@ CASE_FILES = {
 @needs_cases
 @pytest.mark.parametrize("name", sorted(CASE_FILES))
 def test_correct_reads_every_case_file_and_prints_its_notes(name, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no params.yaml, no registry
+    monkeypatch.chdir(tmp_path)  # no params.yaml, no registry: the shipped model, as a user
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out, err = io.StringIO(), io.StringIO()
-    argv = ["correct", str(CASES_DIR / name), "-o", "out", "--method", "arpls"]
+    argv = ["correct", str(CASES_DIR / name), "-o", "out"]
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = main([*argv, "--no-plots", "--no-progress"])
     assert status == 0, err.getvalue()
