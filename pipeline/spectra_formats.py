@@ -11,6 +11,9 @@ suffix      format                       read by
 ``.dx``,    pairs and the compressed     character is dropped first; data whose X/Y
 ``.jcamp``  ``X++(Y..Y)`` forms)         checks fail, or of another length than NPOINTS,
                                          are refused
+``.spe``    Princeton Instruments SPE    ``spexread``: every detector row of every frame;
+            (WinSpec 2.x, LightField     the axis from the file's wavelength calibration
+            3.0)                         (WinSpec's identity calibration is a pixel index)
 ==========  ===========================  ==================================================
 
 Chosen by measurement (``tests/data/formats/SOURCE.md``): renishaw-wdf and renishawWiRE read
@@ -19,8 +22,10 @@ tests assert); renishaw-wdf is kept, maintained by the vendor and without depend
 spc-io and spc-spectra read the Raman ``.spc`` files of specio identically (and as specio's
 CSV export of them), but spc-spectra reads the X axis of a multi-axis file (``-xy.spc``)
 wrongly and its sdist does not build in a fresh environment; spc-io is kept. jcamp is the
-one maintained JCAMP-DX reader on PyPI that reads the Raman test file exactly. No reader of
-Princeton ``.spe`` was added: no real file with a licence that allows shipping it was found.
+one maintained JCAMP-DX reader on PyPI that reads the Raman test file exactly. spexread
+(2026, MIT) reads WinSpec 2.x and LightField 3.0 ``.spe``; on speview's Raman ``.spe`` files
+its intensities equal the data read at the offsets the SPE 2.x header documents (spe2py
+reads 3.0 files only).
 
 Each reader returns :class:`pipeline.spectra_text.RawSpectra` (unchecked; the shared checks
 are :mod:`pipeline.spectra_io`'s); every failure of a library is one :class:`FormatProblem`
@@ -33,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -163,10 +169,50 @@ def read_jcamp(path: Path) -> RawSpectra:
     return RawSpectra(x, y, "jcamp", (), metadata, notes)
 
 
+def read_spe(path: Path) -> RawSpectra:
+    """Every detector row of every frame of a Princeton Instruments ``.spe`` file.
+
+    The axis is the file's wavelength calibration: an identity calibration (``1, 2, 3, ...``,
+    WinSpec's default) is the pixel index, flagged uncalibrated by the shared checks; a
+    calibration in nanometres is kept as it is, with a note (the file holds no laser
+    wavelength to turn it into a Raman shift).
+    """
+    try:
+        with warnings.catch_warnings():  # numpydantic deprecates the shape syntax spexread uses
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import spexread
+
+        with _quiet("spexread"):
+            dataset = spexread.read_spe_file(path)
+            rois = [dataset[name] for name in dataset.data_vars]
+            axes = [np.asarray(roi.coords["wavelength"].values, float) for roi in rois]
+            blocks = [np.asarray(roi.transpose("frame", "y", "x").values, float) for roi in rois]
+            notes_text = str(dataset.attrs.get("GeneralInfo", {}).get("notes", "")).strip()
+    except Exception as exc:  # noqa: BLE001 - any failure of the library is a bad file
+        raise _problem("Princeton .spe file", exc) from None
+    if not rois:
+        raise FormatProblem("a Princeton .spe file without data")
+    if any(a.shape != axes[0].shape or not np.array_equal(a, axes[0]) for a in axes[1:]):
+        raise FormatProblem("regions of interest on different axes: export them separately")
+    y = np.concatenate([b.reshape(-1, b.shape[-1]) for b in blocks])
+    x = axes[0]
+    step = np.diff(x)
+    notes = []
+    if len(y) > 1:
+        frames, rows = blocks[0].shape[:2]
+        notes.append(f"{len(y)} spectra: {frames} frame(s) x {rows} detector row(s) per region")
+    if not (x[0] in (0.0, 1.0) and np.all(step == 1.0)):
+        notes.append("the axis is the file's wavelength calibration (nm), not Raman shift")
+    metadata = {"notes": notes_text} if notes_text else {}
+    labels = tuple(numbered("spectrum", i, len(y)) for i in range(len(y))) if len(y) > 1 else ()
+    return RawSpectra(x, y, "spe", labels, metadata, tuple(notes))
+
+
 READERS: dict[str, Callable[[Path], RawSpectra]] = {
     ".wdf": read_wdf,
     ".spc": read_spc,
     ".jdx": read_jcamp,
     ".dx": read_jcamp,
     ".jcamp": read_jcamp,
+    ".spe": read_spe,
 }

@@ -10,7 +10,8 @@ format             how it is recognised, and what is read
 ``wdf``            suffix ``.wdf``: Renishaw WiRE binary, through ``renishaw-wdf``
 ``spc``            suffix ``.spc``: Galactic SPC, through ``spc-io``
 ``jcamp``          suffix ``.jdx``, ``.dx``, ``.jcamp``: JCAMP-DX, through ``jcamp``
-                   (the three: :mod:`pipeline.spectra_formats`, with the measurements
+``spe``            suffix ``.spe``: Princeton Instruments SPE, through ``spexread``
+                   (the four: :mod:`pipeline.spectra_formats`, with the measurements
                    that chose each library)
 ``wire``           Renishaw WiRE txt: a ``#Wave  #Intensity`` header line, possibly after
                    coordinate columns (``#X  #Y  #Wave  #Intensity``): one spectrum per
@@ -115,7 +116,7 @@ class Spectra:
     calibrated
         False when the axis is a detector pixel index.
     kind
-        The format recognised: ``npz``, ``wdf``, ``spc``, ``jcamp``, ``wire``,
+        The format recognised: ``npz``, ``wdf``, ``spc``, ``jcamp``, ``spe``, ``wire``,
         ``enlighten``, ``labspec``, ``table``, ``text`` or ``matrix``.
     metadata
         Header entries of the file (LabSpec, ENLIGHTEN), as text.

@@ -2,7 +2,8 @@
 
 The files and their licences: ``tests/data/formats/SOURCE.md``. Each is checked against
 values from outside this project: Renishaw's own tests of ``Si-map.wdf``, specio's CSV export
-of ``sp1.spc``, the XY pairs written in ``tannic_acid.jdx`` itself.
+of ``sp1.spc``, the XY pairs written in ``tannic_acid.jdx`` itself, the data of
+``paracetamol.SPE`` at the offsets its header format documents.
 """
 
 import contextlib
@@ -52,6 +53,19 @@ def test_jcamp_raman_file_as_its_xy_pairs(tmp_path):
     assert np.array_equal(read_spectra(dos).y, s.y)
 
 
+def test_spe_winspec_file_as_its_header_describes_it():
+    path = FORMATS / "paracetamol.SPE"
+    s = read_spectra(path)
+    assert s.kind == "spe" and s.y.shape == (1, 1024)
+    # WinSpec's identity calibration: the pixel index, flagged uncalibrated
+    assert np.array_equal(s.x, np.arange(1.0, 1025.0)) and not s.calibrated
+    # SPE 2.x: xdim at byte 42 (uint16), data type at 108 (1: int32), data from byte 4100
+    data = path.read_bytes()
+    assert int.from_bytes(data[42:44], "little") == 1024 and data[108] == 1
+    assert np.array_equal(s.y[0], np.frombuffer(data, "<i4", offset=4100))
+    assert s.metadata["notes"] == "Paracetamol?" and s.notes == ()
+
+
 def test_jcamp_of_another_kind_says_so(tmp_path):
     text = (FORMATS / "tannic_acid.jdx").read_text().replace("RAMAN SPECTRUM", "INFRARED SPECTRUM")
     s = read_spectra(_write(tmp_path / "ir.jdx", text))
@@ -67,6 +81,7 @@ BAD = {
     "garbage.wdf": (b"WDF1\x00\x01\x02 not really", "not a readable Renishaw .wdf file"),
     "garbage.spc": (b"\x00\x01\x02garbage", "binary content that is not a readable Galactic"),
     "empty.wdf": (b"", "empty file"),
+    "garbage.spe": (b"\x00" * 64, "not a readable Princeton .spe file"),
     "peaks.jdx": (b"##TITLE=x\n##JCAMP-DX=4.24\n##PEAKTABLE=(XY..XY)\n1,2\n##END=\n", "XYDATA"),
 }
 
@@ -89,7 +104,8 @@ def test_truncated_jcamp_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "outputs"), [("Si-map.wdf", 88), ("sp1.spc", 1), ("tannic_acid.jdx", 1)]
+    ("name", "outputs"),
+    [("Si-map.wdf", 88), ("sp1.spc", 1), ("tannic_acid.jdx", 1), ("paracetamol.SPE", 1)],
 )
 def test_correct_reads_the_binary_formats(tmp_path, monkeypatch, name, outputs):
     monkeypatch.chdir(tmp_path)  # no params.yaml, no registry: the shipped model, as a user
