@@ -389,7 +389,8 @@ def plot_correction(
     path: Path, x: np.ndarray, y: np.ndarray, baseline: np.ndarray, title: str, spectra: Spectra
 ) -> None:
     """PNG of the raw spectrum with its baseline (top) and the corrected spectrum (bottom)."""
-    draw_correction(path, x, y, {"baseline": baseline}, title, spectra.calibrated)
+    masked = np.isnan(baseline)  # pipeline.masking: left out of the fit
+    draw_correction(path, x, y, {"baseline": baseline}, title, spectra.calibrated, masked=masked)
 
 
 def check_outdir(paths: Sequence[Path], outdir: Path) -> None:
