@@ -83,9 +83,9 @@ def find_masked(y: np.ndarray) -> Masked:
     for i, spectrum in enumerate(y):
         top = np.nanmax(spectrum) if not mask[i].all() else np.nan
         head = _end_run(spectrum, top)
-        tail = _end_run(spectrum[::-1], top)
         start[i] = sum(count for count, _ in head)
-        stop[i] = max(length - sum(count for count, _ in tail), start[i])
+        tail = _end_run(spectrum[start[i] :][::-1], top)  # none when the head took it all
+        stop[i] = length - sum(count for count, _ in tail)
         mask[i, : start[i]] = True
         mask[i, stop[i] :] = True
         inside = int(np.isnan(spectrum[start[i] : stop[i]]).sum())

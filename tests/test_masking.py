@@ -10,6 +10,7 @@ import pytest
 
 from pipeline import correct
 from pipeline.cli import main
+from pipeline.masking import find_masked, fit_unmasked
 from pipeline.quality import case_verdict, noise_sigma
 from pipeline.spectra_io import SpectrumError, check_spectra
 
@@ -174,3 +175,28 @@ def test_zolix_zero_rows_are_not_corrected_into_large_negatives(tmp_path, monkey
     assert case_verdict(table[data, 1], table[data, 2])["passes"][0]
     for edge in (corrected[:20], corrected[-20:]):  # the data next to the padding
         assert abs(np.median(edge)) < sigma, f"{np.median(edge) / sigma:+.2f} sigma"
+
+
+def test_notes_and_spans_of_a_map_whose_spectra_differ():
+    _, y = _spectrum(length=100)
+    y = np.vstack([y, y, y])
+    y[1, -5:] = 0.0
+    y[2, :2], y[2, 2:5], y[2, -3:] = np.nan, 0.0, 0.0
+    masked = find_masked(y)
+    assert masked.start.tolist() == [0, 0, 5] and masked.stop.tolist() == [100, 95, 97]
+    assert masked.what == (
+        "",
+        "5 zero pixels at the end left out of the fit",
+        "2 NaN pixels at the start and 3 zero pixels at the start and 3 at the end left out of "
+        "the fit",
+    )
+    assert masked.note.startswith("spectrum 2: 5 zero pixels at the end left out of the fit; ")
+    calls = []
+
+    def estimate(x, part):
+        calls.append(part.shape)
+        return np.full(part.shape, 1.0)
+
+    baseline = fit_unmasked(np.arange(100.0), y, masked, estimate)
+    assert sorted(calls) == [(1, 92), (1, 95), (1, 100)]  # one call per span
+    assert np.array_equal(np.isnan(baseline), masked.mask)
