@@ -137,15 +137,30 @@ def refined_baselines(
 def fit_block(
     name: str, lam: float, max_iter: int, tol: float, x: np.ndarray, y: np.ndarray
 ) -> np.ndarray:
-    """Fit every spectrum (row) of ``y`` (N, L) on the axis ``x``, reusing one ``Baseline``."""
+    """Fit every spectrum (row) of ``y`` (N, L) on the axis ``x``, reusing one ``Baseline``.
+
+    Each spectrum is fitted divided by :func:`magnitude` and its baseline multiplied back:
+    pybaselines squares the residual, which overflows for intensities beyond about 1e154 (a
+    spectrum times 1e+297 had no baseline). A power of two scales floats exactly, so spectra
+    that differ by one get the same baseline to the last bit, times that power.
+    """
     from pybaselines import Baseline  # imported when a fit runs: importing this module is light
 
     fitter = Baseline(x, check_finite=False)
     fit = getattr(fitter, name)
     out = np.empty(y.shape, dtype=np.float64)
     for i, spectrum in enumerate(y):
-        out[i] = fit(spectrum, lam=lam, max_iter=max_iter, tol=tol)[0]
+        scale = magnitude(spectrum)
+        out[i] = fit(spectrum / scale, lam=lam, max_iter=max_iter, tol=tol)[0] * scale
     return out
+
+
+def magnitude(y: np.ndarray) -> float:
+    """The power of two ``2 ** e`` with ``max|y| / 2 ** e`` in [0.5, 1): 1 for zeros or NaN.
+
+    Dividing by it changes no digit of ``y`` (``numpy.frexp``), only the exponent.
+    """
+    return float(np.ldexp(1.0, np.frexp(np.max(np.abs(y)))[1]))
 
 
 def fit_many(

@@ -22,8 +22,10 @@ residual with the choice made on validation data (:func:`refined_method`:
 on the validation set (``--classical-report``, else ``reports/classical.json``, else the value
 the shipped model's card records), scaled to each spectrum's length
 (:func:`pipeline.baselines.classical_baselines`). No ``params.yaml`` is needed: without one the
-grid and the classical settings come from the shipped model's card. A file that fails is
-reported in one line (:func:`pipeline.errors.one_line`) and the others go on.
+grid and the classical settings come from the shipped model's card. Padding at a spectrum's
+ends and NaN pixels are left out of the fit and written back empty, with a note per file
+(:mod:`pipeline.masking`). A file that fails is reported in one line
+(:func:`pipeline.errors.one_line`) and the others go on.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from pipeline.config import ClassicalMethodParams, Params
 from pipeline.errors import one_line
 from pipeline.files import atomic_path
 from pipeline.inference import OnnxBaseline
+from pipeline.masking import check_unmasked, find_masked, fit_unmasked, write_csv
 from pipeline.plots import correction as draw_correction
 from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumError, numbered, read_spectra
 
@@ -300,7 +303,7 @@ class Report:
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     spectra: int = 0
-    notes: list[tuple[Path, str]] = field(default_factory=list)  # what each reader did
+    notes: list[tuple[Path, str]] = field(default_factory=list)  # (input, what was done)
 
 
 def output_stems(paths: Sequence[Path], outdir: Path) -> list[Path]:
@@ -325,12 +328,27 @@ def output_stems(paths: Sequence[Path], outdir: Path) -> list[Path]:
     ]
 
 
-def correct_spectra(spectra: Spectra, estimate: BaselineFn) -> np.ndarray:
-    """Baselines ``(N, L)`` of every spectrum read from one file."""
-    baseline = np.asarray(estimate(spectra.x, spectra.y), dtype=np.float64)
-    if baseline.shape != spectra.y.shape or not np.isfinite(baseline).all():
+def correct_spectra(
+    spectra: Spectra, estimate: BaselineFn, min_points: int = MIN_POINTS
+) -> tuple[np.ndarray, str]:
+    """Baselines ``(N, L)`` of every spectrum read from one file, and a note ("" for none).
+
+    Masked pixels (:mod:`pipeline.masking`: padding at the ends, NaN) are left out of the fit
+    and get NaN; the note says which.
+
+    Raises
+    ------
+    SpectrumFileError
+        A spectrum has fewer than ``min_points`` unmasked pixels.
+    RuntimeError
+        The method's answer has the wrong shape, or NaN or Inf at an unmasked pixel.
+    """
+    masked = find_masked(spectra.y)
+    check_unmasked(masked, spectra.source, min_points)
+    baseline = np.asarray(fit_unmasked(spectra.x, spectra.y, masked, estimate), dtype=np.float64)
+    if baseline.shape != spectra.y.shape or not np.isfinite(baseline[~masked.mask]).all():
         raise RuntimeError(f"the method returned an unusable baseline for {spectra.source}")
-    return baseline
+    return baseline, masked.note
 
 
 def write_outputs(spectra: Spectra, baseline: np.ndarray, stem: Path, plots: bool) -> list[Path]:
@@ -362,18 +380,17 @@ def write_outputs(spectra: Spectra, baseline: np.ndarray, stem: Path, plots: boo
 
 
 def _write_csv(path: Path, x: np.ndarray, y: np.ndarray, baseline: np.ndarray) -> None:
-    table = np.column_stack([x, y, baseline, y - baseline])
+    """One spectrum's CSV; masked pixels (NaN baseline) have empty cells."""
     with atomic_path(path) as tmp:
-        np.savetxt(
-            tmp, table, fmt="%.10g", delimiter=",", header=",".join(CSV_COLUMNS), comments=""
-        )
+        write_csv(tmp, CSV_COLUMNS, np.column_stack([x, y, baseline, y - baseline]))
 
 
 def plot_correction(
     path: Path, x: np.ndarray, y: np.ndarray, baseline: np.ndarray, title: str, spectra: Spectra
 ) -> None:
     """PNG of the raw spectrum with its baseline (top) and the corrected spectrum (bottom)."""
-    draw_correction(path, x, y, {"baseline": baseline}, title, spectra.calibrated)
+    masked = np.isnan(baseline)  # pipeline.masking: left out of the fit
+    draw_correction(path, x, y, {"baseline": baseline}, title, spectra.calibrated, masked=masked)
 
 
 def check_outdir(paths: Sequence[Path], outdir: Path) -> None:
@@ -479,11 +496,11 @@ def _correct_one(
     """Correct one file into ``report``; a failure is recorded there, not raised."""
     try:
         _inside(stem, outdir)
-        spectra = read_spectra(path, min_points)
-        report.notes += [(path, note) for note in spectra.notes]
-        baseline = correct_spectra(spectra, estimate)
+        spectra = read_spectra(path, min_points, masked=True)
+        baseline, note = correct_spectra(spectra, estimate, min_points)
         report.written += write_outputs(spectra, baseline, stem, plots)
         report.spectra += len(spectra)
+        report.notes += [(path, text) for text in (*spectra.notes, note) if text]
     except Exception as exc:  # one bad file must not stop the batch
         named = isinstance(exc, SpectrumError | CorrectionError)  # names the file already
         report.failed.append((path, one_line(exc) if named else f"{path}: {one_line(exc)}"))

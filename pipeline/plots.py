@@ -61,6 +61,15 @@ def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
     return path
 
 
+def masked_spans(masked: np.ndarray | None) -> list[tuple[int, int]]:
+    """``[start, stop)`` of every run of True in ``masked`` (L,); none for None."""
+    if masked is None or not np.any(masked):
+        return []
+    flags = np.concatenate([[0], np.asarray(masked, dtype=np.int8), [0]])
+    edges = np.flatnonzero(np.diff(flags))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
 def correction(
     path: Path,
     x: np.ndarray,
@@ -70,6 +79,7 @@ def correction(
     calibrated: bool,
     figsize: tuple[float, float] = (8, 5.5),
     dpi: int = 100,
+    masked: np.ndarray | None = None,
 ) -> Path:
     """PNG of a spectrum with each method's baseline (top) and corrected spectrum (bottom).
 
@@ -85,6 +95,9 @@ def correction(
         Above the top panel.
     calibrated
         Whether ``x`` is a Raman shift (else a pixel index).
+    masked
+        (L,) bool: pixels left out of the fit (:mod:`pipeline.masking`), shaded in both panels
+        with the label "left out of the fit"; their NaN baselines leave gaps in the lines.
     """
     fig = figure(figsize)
     top, bottom = fig.subplots(2, 1, sharex=True)
@@ -93,6 +106,13 @@ def correction(
         label, colour, style = method_style(name)
         top.plot(x, baseline, color=colour, ls=style, lw=1.4, label=label)
         bottom.plot(x, y - baseline, color=colour, ls=style, lw=0.8, label=label)
+    for k, (start, stop) in enumerate(masked_spans(masked)):
+        label = "left out of the fit" if k == 0 else None
+        left = (x[max(start - 1, 0)] + x[start]) / 2  # half a step beyond: one pixel shows too
+        right = (x[stop - 1] + x[min(stop, len(x) - 1)]) / 2
+        for panel in (top, bottom):
+            panel.axvspan(left, right, color="0.88", lw=0, zorder=0, label=label)
+            label = None
     bottom.axhline(0, color="black", lw=0.5)
     top.set_title(title, fontsize=9)
     top.legend(loc="upper right", frameon=False, fontsize=8)

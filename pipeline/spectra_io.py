@@ -142,7 +142,7 @@ class Spectra:
 
 
 def check_spectra(
-    x: object, y: object, source: object, min_points: int = MIN_POINTS
+    x: object, y: object, source: object, min_points: int = MIN_POINTS, masked: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Spectra on one axis, checked: the one validator of the project.
 
@@ -156,6 +156,10 @@ def check_spectra(
         Where they came from (a file, a request), named in every error.
     min_points
         Fewest points per spectrum accepted.
+    masked
+        Whether NaN intensities are accepted as masked pixels (:mod:`pipeline.masking`:
+        ``correct`` leaves them out of the fit); a spectrum of NaN only is still refused. The
+        served model's requests and the training data refuse them (the default).
 
     Returns
     -------
@@ -169,8 +173,9 @@ def check_spectra(
         Naming ``source`` and the first problem found, in this order: values that are not
         real numbers (booleans, text, None, complex; with the index of the first), shapes that
         do not fit, no spectra, no points, fewer than ``min_points`` points, NaN or Inf in the
-        axis or the intensities (with the first place), a duplicated axis value, an axis that
-        is not monotonic (with where it turns back).
+        axis or the intensities (with the first place; with ``masked``, Inf intensities or a
+        spectrum of NaN only), a duplicated axis value, an axis that is not monotonic (with
+        where it turns back).
     """
     x = _real_array(x, "the axis", "x", source)
     y = _real_array(y, "the intensities", "y", source)
@@ -189,12 +194,17 @@ def check_spectra(
     if not np.isfinite(x).all():
         problem = f"the axis holds NaN or Inf (at point {_first(~np.isfinite(x))})"
         raise SpectrumError(source, problem)
-    bad = ~np.isfinite(y)
+    bad = np.isinf(y) if masked else ~np.isfinite(y)
     if bad.any():
         row, col = np.argwhere(bad)[0]
         where = f"spectrum {row + 1}, " if len(y) > 1 else ""
-        problem = f"{bad.sum()} NaN or Inf intensities (first at {where}x = {x[col]:g})"
+        what = "Inf" if masked else "NaN or Inf"
+        problem = f"{bad.sum()} {what} intensities (first at {where}x = {x[col]:g})"
         raise SpectrumError(source, problem)
+    empty = np.isnan(y).all(axis=1)
+    if empty.any():
+        which = f"spectrum {_first(empty) + 1}: " if len(y) > 1 else ""
+        raise SpectrumError(source, f"{which}every intensity is NaN: nothing to correct")
     step = np.diff(x)
     if (step == 0).any():
         raise SpectrumError(source, f"duplicated axis value x = {x[_first(step == 0)]:g}")
@@ -232,7 +242,7 @@ def _first(mask: np.ndarray) -> int:
 # ---------------------------------------------------------------------------- the readers
 
 
-def read_spectra(path: str | Path, min_points: int = MIN_POINTS) -> Spectra:
+def read_spectra(path: str | Path, min_points: int = MIN_POINTS, masked: bool = False) -> Spectra:
     """Read every spectrum of a file.
 
     Parameters
@@ -241,6 +251,8 @@ def read_spectra(path: str | Path, min_points: int = MIN_POINTS) -> Spectra:
         The file; its format is recognised from its suffix (``.npz``) or its content.
     min_points
         Fewest points per spectrum accepted.
+    masked
+        Accept NaN intensities as masked pixels (``correct``), :func:`check_spectra`.
 
     Returns
     -------
@@ -265,7 +277,7 @@ def read_spectra(path: str | Path, min_points: int = MIN_POINTS) -> Spectra:
             raw = library(path) if library is not None else read_text(path)
     except FormatProblem as exc:
         raise SpectrumFileError(path, str(exc)) from None
-    return _checked(path, raw, min_points)
+    return _checked(path, raw, min_points, masked)
 
 
 def checked_spectra(
@@ -289,7 +301,7 @@ def checked_spectra(
     return _checked(Path(path), RawSpectra(x, y, kind, tuple(labels)), min_points)
 
 
-def _checked(path: Path, raw: RawSpectra, min_points: int) -> Spectra:
+def _checked(path: Path, raw: RawSpectra, min_points: int, masked: bool = False) -> Spectra:
     """:func:`check_spectra` on what a reader found, as :class:`Spectra` of ``path``."""
     if raw.kind == "matrix" and len(raw.x) < min_points:  # a matrix has the right shapes
         hint = "a matrix file holds the axis in its first ROW, one spectrum per row"
@@ -298,7 +310,7 @@ def _checked(path: Path, raw: RawSpectra, min_points: int) -> Spectra:
     read = len(raw.x)
     raw = _merged(raw)
     try:
-        x, y = check_spectra(raw.x, raw.y, path, min_points)
+        x, y = check_spectra(raw.x, raw.y, path, min_points, masked)
     except SpectrumError as exc:
         merged = f" (after merging the overlapping windows of {read} points)"
         raise SpectrumFileError(path, exc.problem + (merged if len(raw.x) < read else "")) from None

@@ -32,6 +32,20 @@ def test_correction_draws_every_method(tmp_path):
     assert plots.axis_label(False) == "pixel (uncalibrated axis)"
 
 
+def test_masked_pixels_are_shaded_runs_and_gaps(tmp_path):
+    masked = np.zeros(300, bool)
+    masked[:4], masked[100:102], masked[-43:] = True, True, True
+    assert plots.masked_spans(masked) == [(0, 4), (100, 102), (257, 300)]
+    assert plots.masked_spans(None) == plots.masked_spans(np.zeros(5, bool)) == []
+    x = np.linspace(200, 1800, 300)
+    y = np.where(masked, 0.0, 100.0)
+    baseline = np.where(masked, np.nan, 90.0)
+    path = plots.correction(
+        tmp_path / "m.png", x, y, {"baseline": baseline}, "t", True, masked=masked
+    )
+    assert path.stat().st_size > 5_000
+
+
 def test_no_module_drawing_figures_imports_pyplot():
     code = (
         "import sys, pipeline.plots, pipeline.evaluate, pipeline.correct, pipeline.finetune\n"

@@ -1,0 +1,199 @@
+"""Masked pixels: what ``correct`` leaves out of the baseline fit, and how it writes them back.
+
+A pixel is masked when it carries no measurement of the spectrum:
+
+- NaN, anywhere (a reader's missing value);
+- padding at either end: a run of at least :data:`MIN_RUN` pixels, counted from the end (after
+  any NaN there), all exactly ``0`` (rows outside the calibrated range that the instrument
+  fills with zeros: the Zolix probe export writes 4 at the start and 43 at the end) or all
+  exactly the spectrum's maximum (pixels clipped at the detector's ceiling). The ceiling is
+  recognised as the spectrum's own maximum repeated, not as a number: it is 65535 for a 16-bit
+  detector, 4095 or 16383 for others, and another value once dark-subtracted or summed.
+  A lone pixel (a run of 1) is kept: a single zero or maximum at an end is as likely data.
+  Zeros and maxima away from the ends are data too (a saturated band inside the window is
+  not masked: the fit goes through it as through any band).
+
+The fit (:func:`fit_unmasked`) runs on each spectrum's span between its end runs, a regular
+array that every method takes (the network at any length, arPLS/asPLS with ``lam`` scaled to
+the span's length); a NaN inside the span is filled by linear interpolation on ``x`` for the
+method's input. Every masked pixel, interior NaN included, gets NaN in ``baseline`` and
+``corrected``: an empty cell in the CSV (:func:`write_csv`), a gap in the PNG. The note
+(:attr:`Masked.note`) says what was left out, per file.
+
+This module imports nothing from the project but :mod:`pipeline.spectra_io`'s error.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.spectra_io import SpectrumFileError
+
+MIN_RUN = 2  # fewest equal pixels at an end taken as padding or a detector ceiling
+
+
+@dataclass(frozen=True)
+class Masked:
+    """The masked pixels of spectra ``(N, L)``.
+
+    Attributes
+    ----------
+    mask
+        ``(N, L)`` bool, True where a pixel is left out of the fit and of the outputs.
+    start, stop
+        ``(N,)`` int: each spectrum's fitted span is ``[start, stop)``.
+    what
+        ``(N,)`` one description per spectrum of what was masked, ``""`` for nothing.
+    """
+
+    mask: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
+    what: tuple[str, ...]
+
+    @property
+    def note(self) -> str:
+        """One line for the run's summary: what was masked, in which spectra; ``""`` if none."""
+        n = len(self.what)
+        found = [w for w in dict.fromkeys(self.what) if w]
+        parts = []
+        for w in found:
+            rows = [i for i, v in enumerate(self.what) if v == w]
+            if n == 1 or len(rows) == n:
+                parts.append(w)
+            elif len(rows) == 1:
+                parts.append(f"spectrum {rows[0] + 1}: {w}")
+            else:
+                parts.append(f"{len(rows)} of {n} spectra (first {rows[0] + 1}): {w}")
+        return "; ".join(parts) + ("; empty in baseline and corrected" if parts else "")
+
+
+def find_masked(y: np.ndarray) -> Masked:
+    """The masked pixels of spectra ``y`` ``(N, L)`` (rules in the module's docstring)."""
+    y = np.atleast_2d(y)
+    n, length = y.shape
+    mask = np.isnan(y)
+    start, stop = np.zeros(n, np.intp), np.full(n, length, np.intp)
+    what = []
+    for i, spectrum in enumerate(y):
+        top = np.nanmax(spectrum) if not mask[i].all() else np.nan
+        head = _end_run(spectrum, top)
+        start[i] = sum(count for count, _ in head)
+        tail = _end_run(spectrum[start[i] :][::-1], top)  # none when the head took it all
+        stop[i] = length - sum(count for count, _ in tail)
+        mask[i, : start[i]] = True
+        mask[i, stop[i] :] = True
+        inside = int(np.isnan(spectrum[start[i] : stop[i]]).sum())
+        what.append(_describe(head, tail, inside))
+    return Masked(mask, start, stop, tuple(what))
+
+
+def _end_run(values: np.ndarray, top: float) -> list[tuple[int, str]]:
+    """``(count, kind)`` of the runs masked from ``values[0]`` on: NaN, then zero or ceiling."""
+    runs = []
+    nan = _leading(np.isnan(values))
+    if nan:
+        runs.append((nan, "NaN"))
+    rest = values[nan:]
+    if rest.size and (rest[0] == 0 or rest[0] == top):
+        count = _leading(rest == rest[0])
+        if count >= MIN_RUN:
+            kind = "zero" if rest[0] == 0 else f"saturated ({rest[0]:.10g})"
+            runs.append((count, kind))
+    return runs
+
+
+def _leading(flags: np.ndarray) -> int:
+    """How many of ``flags`` are True before the first False."""
+    return int(flags.size if flags.all() else np.argmin(flags))
+
+
+def _describe(head: list[tuple[int, str]], tail: list[tuple[int, str]], inside: int) -> str:
+    """``4 zero pixels at the start and 43 at the end left out of the fit; ...``."""
+    kinds = dict.fromkeys(kind for _, kind in head + tail)
+    phrases = []
+    for kind in kinds:
+        at_start = sum(c for c, k in head if k == kind)
+        at_end = sum(c for c, k in tail if k == kind)
+        name = kind.replace(" ", " pixels ", 1) if " " in kind else f"{kind} pixels"
+        if at_start and at_end:
+            phrases.append(f"{at_start} {name} at the start and {at_end} at the end")
+        else:
+            phrases.append(f"{at_start or at_end} {name} at the {'start' if at_start else 'end'}")
+    parts = [" and ".join(phrases) + " left out of the fit"] if phrases else []
+    if inside:
+        parts.append(f"{inside} NaN pixels inside fitted across (interpolated)")
+    return "; ".join(parts)
+
+
+def check_unmasked(masked: Masked, source: Path, min_points: int) -> None:
+    """Refuse spectra with fewer than ``min_points`` unmasked pixels.
+
+    Raises
+    ------
+    SpectrumFileError
+        Naming ``source``, the first such spectrum and what was masked in it.
+    """
+    kept = (~masked.mask).sum(axis=1)
+    short = np.flatnonzero(kept < min_points)
+    if short.size:
+        i = short[0]
+        which = f"spectrum {i + 1}: " if len(kept) > 1 else ""
+        problem = (
+            f"{which}{kept[i]} of {masked.mask.shape[1]} points left once masked pixels are "
+            f"left out ({masked.what[i] or 'NaN'}), fewer than the minimum {min_points}"
+        )
+        raise SpectrumFileError(source, problem)
+
+
+def fit_unmasked(
+    x: np.ndarray,
+    y: np.ndarray,
+    masked: Masked,
+    estimate: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Baselines ``(N, L)`` of spectra ``y`` from ``estimate`` run on their unmasked spans.
+
+    Spectra with the same span are fitted together (one call of ``estimate`` on ``x`` and
+    ``y`` cut to the span); a NaN inside a span is filled by linear interpolation on ``x``.
+    Masked pixels get NaN. ``estimate`` is a :data:`pipeline.baselines.BaselineFn`; its
+    answer is checked by the caller.
+    """
+    y = np.atleast_2d(y)
+    baseline = np.full(y.shape, np.nan)
+    spans = np.stack([masked.start, masked.stop], axis=1)
+    for start, stop in np.unique(spans, axis=0):
+        rows = np.flatnonzero((spans[:, 0] == start) & (spans[:, 1] == stop))
+        part_x, part = x[start:stop], y[rows, start:stop].copy()
+        for row in part:  # interior NaN: interpolated for the method's input only
+            holes = np.isnan(row)
+            if holes.any():
+                row[holes] = np.interp(part_x[holes], part_x[~holes], row[~holes])
+        baseline[rows, start:stop] = estimate(part_x, part)
+    baseline[masked.mask] = np.nan
+    return baseline
+
+
+def write_csv(path: Path, columns: tuple[str, ...], table: np.ndarray) -> None:
+    """Write ``table`` ``(L, C)`` as CSV under ``columns``; NaN cells are left empty.
+
+    Rows without NaN are written by ``numpy.savetxt`` (``%.10g``), in blocks; rows with NaN
+    (the masked pixels, few) one by one.
+    """
+    blank = np.isnan(table).any(axis=1)
+    bounds = [0, *(np.flatnonzero(np.diff(blank.astype(np.int8))) + 1), len(table)]
+    with open(path, "w", newline="\n") as out:
+        out.write(",".join(columns) + "\n")
+        for start, stop in itertools.pairwise(bounds):
+            rows = table[start:stop]
+            if not blank[start]:
+                np.savetxt(out, rows, fmt="%.10g", delimiter=",")
+                continue
+            out.writelines(
+                ",".join("" if np.isnan(v) else f"{v:.10g}" for v in row) + "\n" for row in rows
+            )
