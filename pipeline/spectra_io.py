@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.spectra_large import read_large
 from pipeline.spectra_text import FormatProblem, RawSpectra, numbered, read_text
 from pipeline.spectra_text import parse_number as parse_number  # the one CSV number parser
 
@@ -232,7 +233,10 @@ def read_spectra(path: str | Path, min_points: int = MIN_POINTS) -> Spectra:
     try:
         if not path.is_file():
             raise FormatProblem("no such file" if not path.exists() else "not a file")
-        raw = _read_npz(path) if path.suffix.lower() == ".npz" else read_text(path)
+        if path.suffix.lower() == ".npz":
+            raw = _read_npz(path)
+        else:  # a large plain table through pandas' C parser (spectra_large), else read_text
+            raw = read_large(path) or read_text(path)
     except FormatProblem as exc:
         raise SpectrumFileError(path, str(exc)) from None
     return _checked(path, raw, min_points)

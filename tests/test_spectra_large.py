@@ -1,0 +1,82 @@
+"""The large-file reader: the same arrays as read_text, a fallback when unsure, bounded memory."""
+
+import numpy as np
+import pytest
+
+from pipeline import spectra_large
+from pipeline.spectra_io import SpectrumFileError, read_spectra
+from pipeline.spectra_large import read_large
+from pipeline.spectra_text import read_text
+
+RNG = np.random.default_rng(3)
+X = np.linspace(100.0, 3500.0, 3000)
+Y = RNG.normal(1000.0, 30.0, X.size)
+
+
+def rows(fmt: str, sep: str = ",", end: str = "\n") -> str:
+    return "".join(f"{fmt % a}{sep}{fmt % b}{end}" for a, b in zip(X, Y, strict=True))
+
+
+READ_ALIKE = {
+    "comma, header": "Raman shift (cm-1),Intensity\n" + rows("%.6f"),
+    "tab, comments, blank lines, CRLF": "# a\n\nshift\tcounts\n\n" + rows("%.6f", "\t", "\r\n"),
+    "spaces, full precision": rows("%.17g", "   "),
+    "semicolons, decimal commas": "x;y\n" + rows("%.6f", ";").replace(".", ","),
+    "comma and a space, exponents": rows("%.6e", ", "),
+    "no final line break": rows("%.6f").rstrip(),
+}
+
+
+@pytest.mark.parametrize("text", READ_ALIKE.values(), ids=READ_ALIKE.keys())
+def test_a_plain_two_column_table_is_read_exactly_as_read_text_reads_it(tmp_path, text):
+    path = tmp_path / "scan.txt"
+    path.write_text(text, newline="")
+    fast, exact = read_large(path, min_bytes=0), read_text(path)
+    assert fast is not None and fast.kind == exact.kind == "text"
+    assert np.array_equal(fast.x, exact.x) and np.array_equal(fast.y, exact.y)  # bit for bit
+
+
+def test_a_latin1_header_is_read(tmp_path):
+    path = tmp_path / "scan.txt"
+    path.write_bytes("Raman shift (°),I\n".encode("latin-1") + rows("%.6f").encode())
+    assert np.array_equal(read_large(path, min_bytes=0).y, read_text(path).y)
+
+
+NOT_SURE = {
+    "a word": rows("%.6f") + "3600,abc\n",
+    "a third column": rows("%.6f") + "3600,1,2\n",
+    "NaN": rows("%.6f") + "3600,nan\n",
+    "an empty field": rows("%.6f") + "3600,\n",
+    "a trailing delimiter": rows("%.6f", end=",\n"),
+    "a comment among the rows": rows("%.6f") + "# end\n",
+    "a matrix": "1,2,3\n4,5,6\n",
+    "WiRE": "#Wave\t\t#Intensity\n" + rows("%.6f", "\t"),
+    "LabSpec": "#Acq. time (s)=\t1\n" + rows("%.6f", "\t"),
+}
+
+
+@pytest.mark.parametrize("text", NOT_SURE.values(), ids=NOT_SURE.keys())
+def test_what_the_fast_path_is_not_sure_of_is_left_to_read_text(tmp_path, text):
+    path = tmp_path / "scan.txt"
+    path.write_text(text)
+    assert read_large(path, min_bytes=0) is None
+
+
+def test_small_files_are_left_to_read_text(tmp_path):
+    path = tmp_path / "scan.txt"
+    path.write_text(rows("%.6f"))
+    assert read_large(path) is None  # 80 kB, under LARGE_BYTES
+
+
+def test_read_spectra_takes_large_files_through_the_fast_path(tmp_path, monkeypatch):
+    """The same Spectra either way; a bad large file still gets read_text's named line."""
+    path = tmp_path / "scan.csv"
+    path.write_text("shift,counts\n" + rows("%.6f"))
+    exact = read_spectra(path)
+    monkeypatch.setattr(spectra_large, "LARGE_BYTES", 0)
+    fast = read_spectra(path)
+    assert np.array_equal(fast.x, exact.x) and np.array_equal(fast.y, exact.y)
+    assert (fast.kind, fast.labels, fast.calibrated) == (exact.kind, exact.labels, exact.calibrated)
+    path.write_text(rows("%.6f") + "3600,abc\n")
+    with pytest.raises(SpectrumFileError, match="line 3001: 'abc' is not a number"):
+        read_spectra(path)
