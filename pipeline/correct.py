@@ -49,6 +49,7 @@ from pipeline.files import atomic_path
 from pipeline.inference import OnnxBaseline
 from pipeline.plots import correction as draw_correction
 from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumError, numbered, read_spectra
+from pipeline.table_csv import write_columns
 
 DEFAULT_MODEL = "models:/resunet1d@production"
 SHIPPED = "shipped"  # --model shipped: the model inside the package
@@ -361,11 +362,9 @@ def write_outputs(spectra: Spectra, baseline: np.ndarray, stem: Path, plots: boo
 
 
 def _write_csv(path: Path, x: np.ndarray, y: np.ndarray, baseline: np.ndarray) -> None:
-    table = np.column_stack([x, y, baseline, y - baseline])
+    """The CSV of one spectrum, written in blocks (:mod:`pipeline.table_csv`): NaN is empty."""
     with atomic_path(path) as tmp:
-        np.savetxt(
-            tmp, table, fmt="%.10g", delimiter=",", header=",".join(CSV_COLUMNS), comments=""
-        )
+        write_columns(tmp, [x, y, baseline, y - baseline], CSV_COLUMNS, fmt="%.10g")
 
 
 def plot_correction(
