@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 
 from pipeline.files import atomic_path
 
+DRAWN_BUCKETS = 4096  # runs of a long line drawn as min and max: ~5 per pixel column at 100 dpi
+
 # method -> (label, colour, line style)
 METHOD_STYLE = {
     "baseline": ("baseline", "tab:red", "-"),  # correct's, whichever method drew it
@@ -61,6 +63,39 @@ def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
     return path
 
 
+def drawn(
+    x: np.ndarray, y: np.ndarray, buckets: int = DRAWN_BUCKETS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a line to draw: all of them, or each bucket's lowest and highest.
+
+    A line of more than ``8 * buckets`` points (a spectrum far longer than the figure is
+    pixels wide) is cut into ``buckets`` runs of equal length (the remainder one more) and
+    drawn through each run's minimum and maximum, in axis order: the same envelope on screen
+    (min/max decimation, ``buckets`` several times the axes' pixel columns), without handing
+    matplotlib millions of points (about 150 bytes each in its paths). A run holding NaN is
+    drawn as a gap. Shorter lines are returned as they are.
+
+    Parameters
+    ----------
+    x, y
+        The axis (L,) and the values (L,).
+    buckets
+        Runs kept: ``2 * buckets`` points (two more with a remainder) are drawn.
+    """
+    n = len(y)
+    if n <= 8 * buckets:
+        return x, y
+    k = n // buckets
+    runs = y[: buckets * k].reshape(buckets, k)
+    offsets = np.arange(buckets) * k
+    keep = [runs.argmin(axis=1) + offsets, runs.argmax(axis=1) + offsets]
+    if n > buckets * k:  # the remainder
+        tail = y[buckets * k :]
+        keep.append(buckets * k + np.array([tail.argmin(), tail.argmax()]))
+    idx = np.unique(np.concatenate(keep))
+    return x[idx], y[idx]
+
+
 def correction(
     path: Path,
     x: np.ndarray,
@@ -88,11 +123,11 @@ def correction(
     """
     fig = figure(figsize)
     top, bottom = fig.subplots(2, 1, sharex=True)
-    top.plot(x, y, color="0.45", lw=0.8, label="raw spectrum")
+    top.plot(*drawn(x, y), color="0.45", lw=0.8, label="raw spectrum")
     for name, baseline in baselines.items():
         label, colour, style = method_style(name)
-        top.plot(x, baseline, color=colour, ls=style, lw=1.4, label=label)
-        bottom.plot(x, y - baseline, color=colour, ls=style, lw=0.8, label=label)
+        top.plot(*drawn(x, baseline), color=colour, ls=style, lw=1.4, label=label)
+        bottom.plot(*drawn(x, y - baseline), color=colour, ls=style, lw=0.8, label=label)
     bottom.axhline(0, color="black", lw=0.5)
     top.set_title(title, fontsize=9)
     top.legend(loc="upper right", frameon=False, fontsize=8)
