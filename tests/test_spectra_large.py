@@ -132,8 +132,8 @@ def test_the_memory_of_correct_grows_by_at_most_4_times_the_file(tmp_path):
     A fresh interpreter with numpy, ONNX Runtime, pybaselines, pandas and matplotlib loaded
     holds about 250 MB before any data, so the bound is checked on what the file adds: the
     difference of the peaks for 600,000 and 200,000 rows (9.5 MB more file), with the fast
-    path taken at any size (``LARGE_BYTES = 0`` in the child) and the binned fit from 65,536
-    points. Before the fast path, the CSV writer in blocks, the binned fit and the decimated
+    path taken at any size (``LARGE_BYTES = 0`` in the child) and the thinned fit above 65,536
+    points. Before the fast path, the CSV writer in blocks, the thinned fit and the decimated
     plot it was about 16 bytes per byte (3.9 GB for a 237 MB file); ``benchmarks/big_file.py``
     measures the whole bound at 10 million rows.
     """
