@@ -31,6 +31,7 @@ from functools import partial
 import numpy as np
 
 from pipeline.config import ClassicalMethodParams
+from pipeline.long_spectra import thinned
 
 METHODS = ("arpls", "aspls")
 REFINED_METHODS = ("none", *METHODS)  # refined's classical part; "none": the network alone
@@ -79,7 +80,10 @@ def classical_baselines(
     """The classical method ``name`` at ``10 ** log10_lam``, scaled to each spectrum's length.
 
     ``log10_lam`` was chosen on spectra of ``reference_length`` points (:func:`scaled_lam`).
-    The answer is (N, L) for spectra (N, L) or one spectrum (L,).
+    The answer is (N, L) for spectra (N, L) or one spectrum (L,). Spectra longer than
+    :data:`pipeline.long_spectra.MAX_FIT_POINTS` are fitted on that many of their points and
+    interpolated back (:func:`pipeline.long_spectra.thinned`): in bounded memory, with a
+    solvable ``lam``.
     """
 
     def estimate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -87,7 +91,7 @@ def classical_baselines(
         lam = scaled_lam(10**log10_lam, y.shape[1], reference_length)
         return classical(name, lam, settings)(x, y)
 
-    return estimate
+    return thinned(estimate)
 
 
 def refined(network: BaselineFn, classical: BaselineFn) -> BaselineFn:

@@ -49,9 +49,10 @@ from pipeline.config import ClassicalMethodParams, Params
 from pipeline.errors import one_line
 from pipeline.files import atomic_path
 from pipeline.inference import OnnxBaseline
-from pipeline.masking import check_unmasked, find_masked, fit_unmasked, write_csv
+from pipeline.masking import check_unmasked, find_masked, fit_unmasked
 from pipeline.plots import correction as draw_correction
 from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumError, numbered, read_spectra
+from pipeline.table_csv import write_columns
 
 DEFAULT_MODEL = "models:/resunet1d@production"
 SHIPPED = "shipped"  # --model shipped: the model inside the package
@@ -380,9 +381,9 @@ def write_outputs(spectra: Spectra, baseline: np.ndarray, stem: Path, plots: boo
 
 
 def _write_csv(path: Path, x: np.ndarray, y: np.ndarray, baseline: np.ndarray) -> None:
-    """One spectrum's CSV; masked pixels (NaN baseline) have empty cells."""
+    """The CSV of one spectrum, written in blocks (:mod:`pipeline.table_csv`): NaN is empty."""
     with atomic_path(path) as tmp:
-        write_csv(tmp, CSV_COLUMNS, np.column_stack([x, y, baseline, y - baseline]))
+        write_columns(tmp, [x, y, baseline, y - baseline], CSV_COLUMNS, fmt="%.10g")
 
 
 def plot_correction(

@@ -17,15 +17,14 @@ The fit (:func:`fit_unmasked`) runs on each spectrum's span between its end runs
 array that every method takes (the network at any length, arPLS/asPLS with ``lam`` scaled to
 the span's length); a NaN inside the span is filled by linear interpolation on ``x`` for the
 method's input. Every masked pixel, interior NaN included, gets NaN in ``baseline`` and
-``corrected``: an empty cell in the CSV (:func:`write_csv`), a gap in the PNG. The note
-(:attr:`Masked.note`) says what was left out, per file.
+``corrected``: an empty cell in the CSV (:func:`pipeline.table_csv.write_columns`), a gap in
+the PNG. The note (:attr:`Masked.note`) says what was left out, per file.
 
 This module imports nothing from the project but :mod:`pipeline.spectra_io`'s error.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,23 +176,3 @@ def fit_unmasked(
         baseline[rows, start:stop] = estimate(part_x, part)
     baseline[masked.mask] = np.nan
     return baseline
-
-
-def write_csv(path: Path, columns: tuple[str, ...], table: np.ndarray) -> None:
-    """Write ``table`` ``(L, C)`` as CSV under ``columns``; NaN cells are left empty.
-
-    Rows without NaN are written by ``numpy.savetxt`` (``%.10g``), in blocks; rows with NaN
-    (the masked pixels, few) one by one.
-    """
-    blank = np.isnan(table).any(axis=1)
-    bounds = [0, *(np.flatnonzero(np.diff(blank.astype(np.int8))) + 1), len(table)]
-    with open(path, "w", newline="\n") as out:
-        out.write(",".join(columns) + "\n")
-        for start, stop in itertools.pairwise(bounds):
-            rows = table[start:stop]
-            if not blank[start]:
-                np.savetxt(out, rows, fmt="%.10g", delimiter=",")
-                continue
-            out.writelines(
-                ",".join("" if np.isnan(v) else f"{v:.10g}" for v in row) + "\n" for row in rows
-            )

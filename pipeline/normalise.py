@@ -239,11 +239,18 @@ def network_baselines(
     return resample(on, predict_baselines(run, resample(x, y, on), batch_size, normalisation), x)
 
 
-def resample(x: np.ndarray, y: np.ndarray, new_x: np.ndarray) -> np.ndarray:
+def resample(x: np.ndarray, y: np.ndarray, new_x: np.ndarray, block: int = 1 << 18) -> np.ndarray:
     """Linear interpolation of every row of ``y`` from the increasing axis ``x`` to ``new_x``.
 
-    ``new_x`` outside ``x``'s range takes the end values.
+    ``new_x`` outside ``x``'s range takes the end values. A long ``new_x`` is taken in blocks
+    of ``block`` points, so the temporaries stay small (a 10-million-point spectrum's baseline
+    back from the network's grid); the values are the same.
     """
+    if new_x.size > block:
+        out = np.empty((*np.shape(y)[:-1], new_x.size), dtype=np.result_type(y, new_x, 1.0))
+        for start in range(0, new_x.size, block):
+            out[..., start : start + block] = resample(x, y, new_x[start : start + block], block)
+        return out
     idx = np.clip(np.searchsorted(x, new_x) - 1, 0, len(x) - 2)
     w = np.clip((new_x - x[idx]) / (x[idx + 1] - x[idx]), 0.0, 1.0)
     return y[..., idx] * (1 - w) + y[..., idx + 1] * w

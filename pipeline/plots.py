@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 
 from pipeline.files import atomic_path
 
+DRAWN_BUCKETS = 4096  # runs of a long line drawn as min and max: ~5 per pixel column at 100 dpi
+
 # method -> (label, colour, line style)
 METHOD_STYLE = {
     "baseline": ("baseline", "tab:red", "-"),  # correct's, whichever method drew it
@@ -70,6 +72,39 @@ def masked_spans(masked: np.ndarray | None) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
+def drawn(
+    x: np.ndarray, y: np.ndarray, buckets: int = DRAWN_BUCKETS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a line to draw: all of them, or each bucket's lowest and highest.
+
+    A line of more than ``8 * buckets`` points (a spectrum far longer than the figure is
+    pixels wide) is cut into ``buckets`` runs of equal length (the remainder one more) and
+    drawn through each run's minimum and maximum, in axis order: the same envelope on screen
+    (min/max decimation, ``buckets`` several times the axes' pixel columns), without handing
+    matplotlib millions of points (about 150 bytes each in its paths). A run holding NaN is
+    drawn as a gap. Shorter lines are returned as they are.
+
+    Parameters
+    ----------
+    x, y
+        The axis (L,) and the values (L,).
+    buckets
+        Runs kept: ``2 * buckets`` points (two more with a remainder) are drawn.
+    """
+    n = len(y)
+    if n <= 8 * buckets:
+        return x, y
+    k = n // buckets
+    runs = y[: buckets * k].reshape(buckets, k)
+    offsets = np.arange(buckets) * k
+    keep = [runs.argmin(axis=1) + offsets, runs.argmax(axis=1) + offsets]
+    if n > buckets * k:  # the remainder
+        tail = y[buckets * k :]
+        keep.append(buckets * k + np.array([tail.argmin(), tail.argmax()]))
+    idx = np.unique(np.concatenate(keep))
+    return x[idx], y[idx]
+
+
 def correction(
     path: Path,
     x: np.ndarray,
@@ -101,11 +136,11 @@ def correction(
     """
     fig = figure(figsize)
     top, bottom = fig.subplots(2, 1, sharex=True)
-    top.plot(x, y, color="0.45", lw=0.8, label="raw spectrum")
+    top.plot(*drawn(x, y), color="0.45", lw=0.8, label="raw spectrum")
     for name, baseline in baselines.items():
         label, colour, style = method_style(name)
-        top.plot(x, baseline, color=colour, ls=style, lw=1.4, label=label)
-        bottom.plot(x, y - baseline, color=colour, ls=style, lw=0.8, label=label)
+        top.plot(*drawn(x, baseline), color=colour, ls=style, lw=1.4, label=label)
+        bottom.plot(*drawn(x, y - baseline), color=colour, ls=style, lw=0.8, label=label)
     for k, (start, stop) in enumerate(masked_spans(masked)):
         label = "left out of the fit" if k == 0 else None
         left = (x[max(start - 1, 0)] + x[start]) / 2  # half a step beyond: one pixel shows too

@@ -66,6 +66,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.spectra_formats import reader_for
+from pipeline.spectra_large import read_large
 from pipeline.spectra_stepscan import merge_windows
 from pipeline.spectra_text import FormatProblem, RawSpectra, numbered, read_text
 from pipeline.spectra_text import parse_number as parse_number  # the one CSV number parser
@@ -274,7 +275,7 @@ def read_spectra(path: str | Path, min_points: int = MIN_POINTS, masked: bool = 
         elif library is not None and path.stat().st_size == 0:
             raise FormatProblem("empty file")
         else:
-            raw = library(path) if library is not None else read_text(path)
+            raw = library(path) if library is not None else (read_large(path) or read_text(path))
     except FormatProblem as exc:
         raise SpectrumFileError(path, str(exc)) from None
     return _checked(path, raw, min_points, masked)

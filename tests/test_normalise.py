@@ -130,3 +130,11 @@ def test_the_contract_imports_neither_torch_nor_onnxruntime():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_resample_in_blocks_gives_the_same_values():
+    rng = np.random.default_rng(0)
+    grid = np.linspace(0.0, 10.0, 512)
+    y = rng.normal(size=(3, 512))
+    x = np.sort(rng.uniform(-1.0, 11.0, 100_003))
+    assert np.array_equal(resample(grid, y, x, block=1000), resample(grid, y, x, block=10**9))

@@ -55,3 +55,16 @@ def test_no_module_drawing_figures_imports_pyplot():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "False"
+
+
+def test_a_long_line_is_drawn_through_each_runs_minimum_and_maximum():
+    x = np.arange(100_003.0)
+    y = np.sin(x / 5000.0) + np.where(x % 997 == 0, 3.0, 0.0)  # spikes one point wide
+    y[:40] = np.nan  # a masked run: a gap
+    dx, dy = plots.drawn(x, y, buckets=1000)
+    assert len(dx) <= 2 * 1000 + 2 and np.all(np.diff(dx) > 0)
+    assert np.isnan(dy[0])
+    spikes = x[(x % 997 == 0) & (x >= 40)]
+    assert np.isin(spikes, dx).all()  # every one-point spike is drawn
+    short = np.arange(8000.0)
+    assert plots.drawn(short, short, buckets=1000)[1] is short  # short lines as they are
