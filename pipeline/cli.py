@@ -19,6 +19,7 @@ from pathlib import Path
 LOCK_WAIT_S = 60.0
 # command -> module of pipeline.stages (dvc.yaml's stage names, with dashes)
 STAGES = {
+    "check-params": "check_params",
     "simulate": "simulate",
     "classical": "classical",
     "train": "train",
