@@ -147,7 +147,7 @@ def cmd_promote(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from pipeline import registry  # mlflow: slow to import, so after the arguments
 
-    client = registry.connect()
+    client = registry.connect(write=True)
     with registry.registry_lock(timeout=LOCK_WAIT_S):
         registry.promote(client, str(args.version), args.reason, registry.command_line())
     print(f"{registry.MODEL_NAME} v{args.version} is production: {args.reason}")
@@ -164,7 +164,7 @@ def cmd_rollback(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from pipeline import registry  # mlflow: slow to import, so after the arguments
 
-    client = registry.connect()
+    client = registry.connect(write=True)
     with registry.registry_lock(timeout=LOCK_WAIT_S):
         old, new = registry.rollback(client, args.reason, registry.command_line())
     print(f"{registry.MODEL_NAME} production rolled back from v{old} to v{new}")
