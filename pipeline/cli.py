@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``raman-baseline``."""
     from pipeline.config import ConfigError
     from pipeline.errors import fail, is_ours
+    from pipeline.lifeline import tie_to_dvc
 
     argv = sys.argv[1:] if argv is None else list(argv)
     top, rest = build_parser().parse_known_args(argv)
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     command = top.command.replace("_", "-")
     try:
         if command in STAGES:
+            tie_to_dvc()  # run by dvc repro: end with it, never as an orphan
             return importlib.import_module(f"pipeline.stages.{STAGES[command]}").main(rest)
         return globals()[f"cmd_{command}"](rest)
     except ConfigError as exc:
