@@ -180,8 +180,7 @@ def cmd_ship(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``raman-baseline``."""
-    from pipeline.config import ConfigError
-    from pipeline.errors import fail, is_ours
+    from pipeline.errors import run
     from pipeline.lifeline import tie_to_dvc
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -192,19 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     given.add_argument("--params", action="append", default=[])
     params = given.parse_known_args(rest)[0].params[-1:] or ["params.yaml"]  # the last wins
     command = top.command.replace("_", "-")
-    try:
+
+    def call() -> int:
         if command in STAGES:
             tie_to_dvc()  # run by dvc repro: end with it, never as an orphan
             return importlib.import_module(f"pipeline.stages.{STAGES[command]}").main(rest)
         return globals()[f"cmd_{command}"](rest)
-    except ConfigError as exc:
-        print(f"raman-baseline: invalid {params[0]}: {exc}", file=sys.stderr)
-        return 2
-    except (Exception, KeyboardInterrupt) as exc:
-        # ours and the system's (a missing or unreadable file) are the user's to act on
-        if not (is_ours(exc) or isinstance(exc, OSError | KeyboardInterrupt)):
-            raise  # a bug: its traceback is what a developer needs
-        return fail(command, exc)
+
+    return run(command, call, params[0])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from pipeline.files import write_json
-from pipeline.stages._common import arguments, params_of
+from pipeline.stages._common import arguments, params_of, script
 
 # what the output says, the same for every valid params.yaml (its digest would re-run all)
 VALID = {"params": "valid", "checked": "every section and profile (pipeline/config.py)"}
@@ -29,4 +29,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "check_params"))

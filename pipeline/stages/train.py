@@ -27,7 +27,7 @@ from pipeline.checkpoint import save_checkpoint
 from pipeline.config import ModelParams, Params, load_params
 from pipeline.lifeline import only_writer
 from pipeline.simulate import SpectrumSet, load_sets
-from pipeline.stages._common import arguments, write_history
+from pipeline.stages._common import arguments, script, write_history
 from pipeline.stream import SimulatedStream, to_tensors
 from pipeline.train import Evaluation, Recipe, recipe, train
 
@@ -94,4 +94,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "train"))
