@@ -150,3 +150,10 @@ def test_correct_loads_a_registered_model_from_a_read_only_store(tmp_path):
     assert "Traceback" not in done.stderr and "Downloading artifacts" not in done.stderr
     assert (out / "s.csv").is_file()
     assert sorted(p.relative_to(tmp_path) for p in mlruns.rglob("*")) == before
+
+
+def test_a_registration_on_a_read_only_store_is_refused_before_anything(store):
+    db, client = store
+    with read_only(db), pytest.raises(registry.RegistryError, match="is read-only") as caught:
+        registry.connect(f"sqlite:///{db}", create=True)  # as the register stages connect
+    assert "\n" not in str(caught.value) and str(db) in str(caught.value)
