@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from pipeline.config import ConfigError, parse_params
+from pipeline.params_check import read_yaml
 
 PARAMS, LOCK = "params.yaml", "dvc.lock"
 
@@ -71,11 +72,7 @@ def resolve(workspace: Path, overrides: Mapping[str, Any]) -> dict[str, Any]:
         Naming the key, if an override (or params.yaml itself) holds a value the pipeline
         would reject: an unknown key, a wrong type, a value out of range.
     """
-    path = Path(workspace) / PARAMS
-    try:
-        base = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
+    base = read_yaml(Path(workspace) / PARAMS)  # a key given twice is refused, not merged away
     merged = merge(base, nest(overrides))
     try:
         parse_params(merged)

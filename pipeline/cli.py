@@ -19,6 +19,7 @@ from pathlib import Path
 LOCK_WAIT_S = 60.0
 # command -> module of pipeline.stages (dvc.yaml's stage names, with dashes)
 STAGES = {
+    "check-params": "check_params",
     "simulate": "simulate",
     "classical": "classical",
     "train": "train",
@@ -148,7 +149,7 @@ def cmd_promote(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from pipeline import registry  # mlflow: slow to import, so after the arguments
 
-    client = registry.connect()
+    client = registry.connect(write=True)
     with registry.registry_lock(timeout=LOCK_WAIT_S):
         registry.promote(client, str(args.version), args.reason, registry.command_line())
     print(f"{registry.MODEL_NAME} v{args.version} is production: {args.reason}")
@@ -165,7 +166,7 @@ def cmd_rollback(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from pipeline import registry  # mlflow: slow to import, so after the arguments
 
-    client = registry.connect()
+    client = registry.connect(write=True)
     with registry.registry_lock(timeout=LOCK_WAIT_S):
         old, new = registry.rollback(client, args.reason, registry.command_line())
     print(f"{registry.MODEL_NAME} production rolled back from v{old} to v{new}")
@@ -181,8 +182,8 @@ def cmd_ship(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``raman-baseline``."""
-    from pipeline.config import ConfigError
-    from pipeline.errors import fail, is_ours
+    from pipeline.errors import run
+    from pipeline.lifeline import tie_to_dvc
 
     argv = sys.argv[1:] if argv is None else list(argv)
     top, rest = build_parser().parse_known_args(argv)
@@ -192,18 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     given.add_argument("--params", action="append", default=[])
     params = given.parse_known_args(rest)[0].params[-1:] or ["params.yaml"]  # the last wins
     command = top.command.replace("_", "-")
-    try:
+
+    def call() -> int:
         if command in STAGES:
+            tie_to_dvc()  # run by dvc repro: end with it, never as an orphan
             return importlib.import_module(f"pipeline.stages.{STAGES[command]}").main(rest)
         return globals()[f"cmd_{command}"](rest)
-    except ConfigError as exc:
-        print(f"raman-baseline: invalid {params[0]}: {exc}", file=sys.stderr)
-        return 2
-    except (Exception, KeyboardInterrupt) as exc:
-        # ours and the system's (a missing or unreadable file) are the user's to act on
-        if not (is_ours(exc) or isinstance(exc, OSError | KeyboardInterrupt)):
-            raise  # a bug: its traceback is what a developer needs
-        return fail(command, exc)
+
+    return run(command, call, params[0])
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Typed parameters, loaded from ``params.yaml``, the project's only configuration.
 
 Every section of ``params.yaml`` maps onto a frozen dataclass below. Loading checks every value
-before any work starts: a wrong type, a negative count, an unknown key or an empty/inverted
-range raises :class:`ConfigError` naming the key (``simulate.peaks.count``) and what was
-expected. The defaults live in ``params.yaml`` only: the dataclasses here have none, so a
-missing key is an error too.
+before any work starts: a wrong type, a negative count, an unknown key, an empty/inverted
+range, bin edges out of order or a key given twice in the file raises :class:`ConfigError`
+(:mod:`pipeline.params_check`) naming the key (``simulate.peaks.count``) and what was expected.
+The defaults live in ``params.yaml`` only: the dataclasses here have none, so a missing key is
+an error too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from pipeline.params_check import ConfigError, read_yaml, sequence_checks
 
 # "empirical" last: the codes of the others (stored in every set) stay what they were
 BASELINE_FAMILIES = ("spline", "polynomial", "exponential", "hump", "step", "sum", "empirical")
@@ -37,12 +40,11 @@ RETIRED = {
 }
 
 
-class ConfigError(ValueError):
-    """A params.yaml value that cannot be used; the message names the key."""
-
-
 def _spec(**checks: Any) -> Any:
-    """Declare a field with checks: ``min``, ``max``, ``odd``, ``choices``, ``range``, ``keys``."""
+    """Declare a field with checks: ``min``, ``max``, ``odd``, ``choices``, ``range``, ``keys``.
+
+    And ``increasing`` for a whole list (:func:`pipeline.params_check.sequence_checks`).
+    """
     return field(metadata=checks)
 
 
@@ -184,7 +186,7 @@ class EvaluateParams:
     """Evaluation on the test set."""
 
     batch_size: int = _spec(min=1)
-    noise_bins: tuple[float, ...] = _spec(min=0.0)  # read-noise bin edges for the breakdown
+    noise_bins: tuple[float, ...] = _spec(min=0.0, increasing=True)  # read-noise bin edges
 
 
 @dataclass(frozen=True)
@@ -242,15 +244,11 @@ class Params:
 
 
 def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> Params:
-    """Read and validate ``params.yaml``; with ``profile``, that profile laid over it."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_params(data, profile)
+    """Read and validate ``params.yaml``; with ``profile``, that profile laid over it.
+
+    The file is read by :func:`pipeline.params_check.read_yaml`: a key given twice is refused.
+    """
+    return parse_params(read_yaml(path), profile)
 
 
 def parse_params(data: Any, profile: str | None = None) -> Params:
@@ -376,6 +374,7 @@ def _value(hint: Any, raw: Any, key: str, checks: typing.Mapping[str, Any]) -> A
         if not raw:
             raise ConfigError(f"{key}: expected a non-empty list")
         items = tuple(_scalar(item_type, v, f"{key}[{i}]", checks) for i, v in enumerate(raw))
+        sequence_checks(key, items, checks)
         if checks.get("range"):
             low, high = items
             empty = low > high if item_type is int else low >= high

@@ -3,14 +3,18 @@
 The project's own exceptions (defined under ``pipeline`` or ``flows``) carry messages written
 for users, naming the file, store or value at fault: they are shown as they are. Any other
 exception is shown as ``TypeName: first line of its message``, with absolute paths cut to
-their last part, so that a server never hands its own file layout to a client. This module
-imports nothing from the project.
+their last part, so that a server never hands its own file layout to a client. :func:`run`
+runs a command (``raman-baseline``'s, or a stage's ``python -m pipeline.stages.<stage>``) with
+these rules. This module imports nothing from the project but :class:`ConfigError`.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
+
+from pipeline.params_check import ConfigError
 
 PROGRAM = "raman-baseline"
 OUR_PACKAGES = ("pipeline", "flows")
@@ -64,3 +68,38 @@ def fail(command: str, exc: BaseException) -> int:
     """
     print(f"{PROGRAM} {command}: {one_line(exc)}", file=sys.stderr)
     return 130 if isinstance(exc, KeyboardInterrupt) else 1
+
+
+def run(command: str, call: Callable[[], int], params: str = "params.yaml") -> int:
+    """Run ``call``, a command's work, telling the user in one line why it failed.
+
+    Parameters
+    ----------
+    command
+        The command's name, as ``raman-baseline`` spells it (``simulate``, ``train-fast``).
+    call
+        The work; returns the exit status.
+    params
+        The params file the command reads, named when it is invalid.
+
+    Returns
+    -------
+    int
+        ``call``'s status; 2 for an invalid params file (``raman-baseline: invalid
+        params.yaml: <message>``); :func:`fail`'s for the project's own errors, a missing or
+        unreadable file (``OSError``) and Ctrl-C.
+
+    Raises
+    ------
+    Exception
+        Any other exception, unchanged: a bug, whose traceback is what a developer needs.
+    """
+    try:
+        return call()
+    except ConfigError as exc:
+        print(f"{PROGRAM}: invalid {params}: {exc}", file=sys.stderr)
+        return 2
+    except (Exception, KeyboardInterrupt) as exc:
+        if not (is_ours(exc) or isinstance(exc, OSError | KeyboardInterrupt)):
+            raise
+        return fail(command, exc)

@@ -26,6 +26,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,7 @@ from tqdm import tqdm
 
 from pipeline.config import ModelParams, TrainParams, to_dict
 from pipeline.device import pick_device, resolve_precision, step_autocast, tuned_kernels
+from pipeline.errors import one_line
 from pipeline.files import atomic_path
 from pipeline.model import build_model
 from pipeline.stream import Batch, FixedSet, SimulatedStream, to_tensors
@@ -284,9 +287,26 @@ def _resume_tag(model_params: ModelParams, plan: Recipe, source: Source) -> str:
 
 
 def _load_resume(path: Path | None, tag: str) -> dict | None:
+    """The resume checkpoint at ``path`` if it matches ``tag``, else None (start over).
+
+    One that cannot be read (truncated, not a checkpoint) is renamed ``<name>.corrupt``, with a
+    warning on stderr, instead of stopping every later run until someone deletes it.
+    """
     if path is None or not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise TypeError(f"a {type(state).__name__}, not a resume checkpoint")
+    except Exception as exc:  # torch raises many types for a damaged file
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        print(
+            f"warning: the resume checkpoint {path} cannot be read ({one_line(exc)}); "
+            f"moved to {aside}; training starts over",
+            file=sys.stderr,
+        )
+        return None
     return state if state.get("tag") == tag else None
 
 

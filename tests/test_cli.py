@@ -1,6 +1,9 @@
 """The ``raman-baseline`` dispatcher: every dvc.yaml stage, ``--params`` anywhere, no guessing."""
 
+import os
 import shlex
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -78,3 +81,27 @@ def test_promote_waits_for_a_held_registry_lock_then_says_so(tmp_path, monkeypat
     assert code == 1 and "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("raman-baseline promote: ") and "mlflow.db.lock" in last, err
+
+
+@pytest.mark.parametrize("stage", ["simulate", "train"])
+def test_a_stage_run_as_a_module_reports_bad_params_in_one_line(tmp_path, stage):
+    """``python -m pipeline.stages.<stage>`` (DEVELOPERS.md) answers as the command line does."""
+    bad = tmp_path / "bad.yaml"
+    data = tiny_params()
+    data["simulate"]["length"] = 120
+    bad.write_text(yaml.safe_dump(data))
+    paths = {"simulate": ["--out", "sim"], "train": ["--data", "sim", "--out", "m.pt"]}[stage]
+    paths += ["--history", "h.csv", "--resume", "r.pt"] if stage == "train" else []
+    done = subprocess.run(
+        [sys.executable, "-m", f"pipeline.stages.{stage}", "--params", str(bad), *paths],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"raman-baseline: invalid {bad}: simulate.length: 120 is not a multiple of 32, which "
+        "the 6 levels of model.channels need"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]

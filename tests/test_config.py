@@ -87,3 +87,47 @@ def test_cli_stops_before_any_work(raw, tmp_path, capsys):
     assert code == 2
     assert "simulate.n_test: expected a value >= 1, got -1" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("bins", "message"),
+    [
+        ([0.03, 0.02, 0.01, 0.0], "evaluate.noise_bins: expected strictly increasing values"),
+        ([0.0, 0.01, 0.01, 0.03], "(evaluate.noise_bins[1] = 0.01 is not below"),
+        ([0.01], "evaluate.noise_bins: expected at least 2 values"),
+    ],
+)
+def test_noise_bins_out_of_order_are_refused(raw, bins, message):
+    raw["evaluate"]["noise_bins"] = bins
+    with pytest.raises(ConfigError) as err:
+        parse_params(raw)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_key_given_twice_is_refused_naming_it_and_its_lines(tmp_path):
+    text = (ROOT / "params.yaml").read_text()
+    line = text.splitlines().index("  enc_kernel: 7") + 1
+    twice = tmp_path / "params.yaml"
+    twice.write_text(text.replace("  enc_kernel: 7\n", "  enc_kernel: 7\n  enc_kernel: 9\n"))
+    with pytest.raises(ConfigError) as err:
+        load_params(twice)
+    assert str(err.value) == (
+        f"{twice}: line {line + 1}: model.enc_kernel given twice (first on line {line}); "
+        "YAML would keep the last silently: keep one"
+    )
+    twice.write_text(text.replace("\nmodel:\n", "\nmodel:\n  arch: unet\n", 1))  # nested too
+    with pytest.raises(ConfigError, match=r"model\.arch given twice"):
+        load_params(twice)
+    twice.write_text(text + "\nevaluate:\n  batch_size: 8\n")  # a whole section
+    with pytest.raises(ConfigError, match=r"line \d+: evaluate given twice"):
+        load_params(twice)
+
+
+def test_a_key_given_twice_stops_the_cli_in_one_line(tmp_path, capsys):
+    text = (ROOT / "params.yaml").read_text()
+    twice = tmp_path / "params.yaml"
+    twice.write_text(text.replace("  seed: 0 ", "  seed: 0\n  seed: 1 ", 1))
+    code = main(["--params", str(twice), "simulate", "--out", str(tmp_path / "sim")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "train.seed given twice" in err
+    assert not (tmp_path / "sim").exists()

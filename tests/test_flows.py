@@ -48,6 +48,7 @@ from pipeline.config import ConfigError
 from .conftest import ROOT, TINY, git
 
 PIPELINE = [
+    "check_params",
     "simulate",
     "semireal",
     "register_shipped",
@@ -65,9 +66,11 @@ PIPELINE = [
     "export_finetuned",
     "register_finetuned",
 ]
-# an override of the tiny config's budget, and what it reruns: training and everything after it
+# an override of the tiny config's budget, and what it reruns: the params check (params.yaml
+# changed), training and everything after it
 SAMPLES = TINY["train"]["samples"] + 64
 AFTER_TRAIN_SAMPLES = [
+    "check_params",
     "train",
     "evaluate",
     "export",

@@ -138,6 +138,34 @@ def test_resume_state_of_other_params_is_ignored(tiny, val, tmp_path):
     assert [e.samples for e in history] == [256, 512]  # started over
 
 
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "not a checkpoint"])
+def test_a_corrupt_resume_file_is_set_aside_and_training_starts_over(
+    tiny, val, tmp_path, capsys, damage
+):
+    resume = tmp_path / "train.pt"
+    short = dataclasses.replace(tiny.train, samples=256)
+    train(tiny.model, short, _stream(tiny), val, resume_path=resume, progress=False)
+    whole = resume.read_bytes()
+    resume.write_bytes(
+        {
+            "truncated": whole[: len(whole) // 2],
+            "garbage": b"\x80\x04garbage" * 100,
+            "empty": b"",
+            "not a checkpoint": b"",
+        }[damage]
+    )
+    if damage == "not a checkpoint":
+        torch.save([1, 2, 3], resume)
+    damaged = resume.read_bytes()
+    _, history = train(tiny.model, short, _stream(tiny), val, resume_path=resume, progress=False)
+    assert [e.samples for e in history] == [256]  # started over, and finished
+    aside = tmp_path / "train.pt.corrupt"
+    assert aside.read_bytes() == damaged  # kept for a look, out of the way
+    (warning,) = capsys.readouterr().err.strip().splitlines()
+    assert warning.startswith(f"warning: the resume checkpoint {resume} cannot be read")
+    assert warning.endswith(f"moved to {aside}; training starts over")
+
+
 def test_fixed_tensors_train_in_shuffled_passes(tiny, val):
     """Fine-tuning's source: passes over fixed tensors, each ending in a shorter batch."""
     xy = to_tensors(*(lambda s: (s.observed, s.baseline))(simulate(tiny.simulate, 40, seed=4)))

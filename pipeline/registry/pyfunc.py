@@ -10,6 +10,7 @@ request's own axis order: a decreasing axis (as Renishaw WiRE exports) comes bac
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -127,6 +128,11 @@ def request_spectra(model_input: Any) -> tuple[np.ndarray, np.ndarray, bool]:
 def load_model(uri: str):
     """The pyfunc model at ``uri`` (``models:/resunet1d@production``, a run's model...).
 
+    Its files are copied into a temporary folder and loaded from there: from a local store,
+    MLflow would otherwise load them in place and write its ``registered_model_meta`` file
+    into the store's ``mlruns/``, which fails on a read-only store (and changes it). The
+    model is in memory once loaded (:meth:`ResUNetBaseline.load_context`), so the copy goes.
+
     Returns
     -------
     mlflow.pyfunc.PyFuncModel
@@ -138,7 +144,8 @@ def load_model(uri: str):
         It cannot be loaded (no such model, version or alias, or the store failed).
     """
     try:
-        return mlflow.pyfunc.load_model(uri)
+        with tempfile.TemporaryDirectory(prefix="raman-baseline-model-") as copy:
+            return mlflow.pyfunc.load_model(uri, dst_path=copy)
     except Exception as exc:
         store = store_name(mlflow.get_registry_uri())
         raise RegistryError(

@@ -11,6 +11,7 @@ unreachable) raises :class:`RegistryError` with one line naming the store and th
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sqlite3
@@ -52,7 +53,9 @@ def store_name(uri: str) -> str:
     return uri.removeprefix(_SQLITE) if uri.startswith(_SQLITE) else uri
 
 
-def connect(uri: str | None = None, create: bool = False, lock_timeout: float = 10.0):
+def connect(
+    uri: str | None = None, create: bool = False, lock_timeout: float = 10.0, write: bool = False
+):
     """Check the store, point mlflow at it and return an ``MlflowClient``.
 
     Parameters
@@ -65,6 +68,10 @@ def connect(uri: str | None = None, create: bool = False, lock_timeout: float = 
         processes starting on a new store never migrate it at once.
     lock_timeout
         Seconds to wait for another process's write lock on a SQLite store.
+    write
+        Whether the caller will write (move an alias): a SQLite store, or its folder (where
+        SQLite writes its journal), that cannot be written is refused before anything is
+        tried. Implied by ``create``.
 
     Returns
     -------
@@ -74,17 +81,22 @@ def connect(uri: str | None = None, create: bool = False, lock_timeout: float = 
     Raises
     ------
     RegistryError
-        A missing store (unless ``create``), a locked, unreadable or corrupt SQLite file, or an
-        unreachable server, before mlflow touches anything.
+        A missing store (unless ``create``), a locked, unreadable or corrupt SQLite file, a
+        read-only one when writing, or an unreachable server, before mlflow touches anything.
     """
     uri = uri or tracking_uri()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per model load
+    _quiet_store_errors()
     if uri.startswith(_SQLITE):
         path = Path(store_name(uri))
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
+        if create or write:
+            _check_writable(path)
+        if create:
             with registry_lock(uri):
                 if _check_sqlite(path, create, lock_timeout):
                     _create_schema(uri)
@@ -95,6 +107,26 @@ def connect(uri: str | None = None, create: bool = False, lock_timeout: float = 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return mlflow.MlflowClient(uri, uri)
+
+
+def _quiet_store_errors() -> None:
+    """Keep MLflow from logging a traceback for a store error it raises to us anyway.
+
+    MLflow's SQL store logs every SQLAlchemy error with its traceback (a read-only database
+    gave 70 lines) before raising it; the caller turns the raised error into one line
+    (:func:`store_errors`), so the log would only bury that line.
+    """
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
+
+def _check_writable(path: Path) -> None:
+    """Raise :class:`RegistryError` if the SQLite store ``path`` or its folder is read-only."""
+    for what, target in (("file", path), ("folder", path.parent)):
+        if target.exists() and not os.access(target, os.W_OK):
+            raise RegistryError(
+                f"the MLflow store {path} is read-only (its {what} {target} cannot be written): "
+                "nothing was changed; make it writable, or work on a copy"
+            )
 
 
 def _check_sqlite(path: Path, create: bool, lock_timeout: float) -> bool:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pipeline.config import Params, load_params
+from pipeline.errors import run
 from pipeline.files import atomic_path
 
 # what each path option of the stages is; dvc.yaml's cmd gives every one of them
@@ -45,6 +47,18 @@ def arguments(doc: str | None, prog: str, paths: str = "") -> argparse.ArgumentP
         flag = f"--{name.replace('_', '-')}"
         parser.add_argument(flag, type=Path, required=True, help=PATH_HELP[name])
     return parser
+
+
+def script(main: Callable[[], int], module: str) -> int:
+    """``python -m pipeline.stages.<module>``: ``main`` with the errors of ``raman-baseline``.
+
+    A bad params file or an error a user can act on is one line on stderr and exit status 2
+    or 1 (:func:`pipeline.errors.run`), as the command line gives them, never a traceback.
+    """
+    given = argparse.ArgumentParser(add_help=False)
+    given.add_argument("--params", default="params.yaml")
+    params = given.parse_known_args(sys.argv[1:])[0].params
+    return run(module.replace("_", "-"), main, params)
 
 
 def params_of(args: argparse.Namespace) -> Params:

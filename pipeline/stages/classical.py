@@ -16,7 +16,7 @@ from pipeline.config import ClassicalParams
 from pipeline.files import atomic_path, write_json
 from pipeline.metrics import mean_errors
 from pipeline.simulate import SpectrumSet, load_sets
-from pipeline.stages._common import arguments, params_of
+from pipeline.stages._common import arguments, params_of, script
 
 
 def choose_lam(name: str, params: ClassicalParams, val: SpectrumSet) -> tuple[float, dict]:
@@ -72,4 +72,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "classical"))

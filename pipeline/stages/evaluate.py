@@ -18,7 +18,7 @@ from pipeline.evaluate import plot_bars, plot_examples, score
 from pipeline.files import write_json
 from pipeline.normalise import predict_baselines
 from pipeline.simulate import SpectrumSet, load_sets
-from pipeline.stages._common import arguments, params_of
+from pipeline.stages._common import arguments, params_of, script
 
 
 def run(
@@ -58,4 +58,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "evaluate"))

@@ -21,7 +21,7 @@ from pipeline.inference import OnnxBaseline
 from pipeline.metrics import BENCHMARKS
 from pipeline.semireal import blocks, real_benchmarks
 from pipeline.simulate import load_sets
-from pipeline.stages._common import arguments, params_of
+from pipeline.stages._common import arguments, params_of, script
 
 
 def load_benchmarks(params: Params, data: Path, semireal: Path, rruff: Path) -> dict:
@@ -85,4 +85,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "evaluate_real"))

@@ -14,7 +14,7 @@ import torch
 from pipeline.checkpoint import load_checkpoint
 from pipeline.export import export_onnx, parity
 from pipeline.files import write_json
-from pipeline.stages._common import arguments, params_of
+from pipeline.stages._common import arguments, params_of, script
 
 
 class ParityError(RuntimeError):
@@ -58,4 +58,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "export"))

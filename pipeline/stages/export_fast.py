@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import sys
 
+from pipeline.stages._common import script
 from pipeline.stages.export import main, run
 
 __all__ = ["main", "run"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "export_fast"))

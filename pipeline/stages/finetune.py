@@ -28,6 +28,7 @@ from pipeline.simulate import SpectrumSet, load_sets
 from pipeline.stages._common import (
     arguments,
     params_of,
+    script,
     write_history,
 )
 from pipeline.stages._registering import recorded_version
@@ -205,4 +206,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "finetune"))

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from pipeline import realdata
-from pipeline.stages._common import arguments, params_of
+from pipeline.stages._common import arguments, params_of, script
 
 
 def run(source: Path, dest: Path) -> list[Path]:
@@ -30,4 +30,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "real"))

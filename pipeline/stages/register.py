@@ -22,6 +22,7 @@ from pipeline.metrics import BENCHMARKS
 from pipeline.simulate import SpectrumSet
 from pipeline.stages._common import (
     read_history,
+    script,
 )
 from pipeline.stages._registering import (
     classical_errors,
@@ -125,4 +126,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "register"))

@@ -20,6 +20,7 @@ from pipeline.registry import FAST
 from pipeline.simulate import SpectrumSet
 from pipeline.stages._common import (
     read_history,
+    script,
 )
 from pipeline.stages._registering import (
     benchmark,
@@ -109,4 +110,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "register_fast"))

@@ -22,6 +22,7 @@ from pipeline.config import Params
 from pipeline.simulate import SpectrumSet
 from pipeline.stages._common import (
     read_history,
+    script,
 )
 from pipeline.stages._registering import (
     benchmark,
@@ -121,4 +122,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "register_finetuned"))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import registry, shipped
-from pipeline.stages._common import arguments
+from pipeline.stages._common import arguments, script
 from pipeline.stages._registering import log_and_register, register_once
 
 ALIAS = "shipped"
@@ -113,4 +113,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "register_shipped"))

@@ -14,7 +14,7 @@ from pipeline import rruff, semireal
 from pipeline.config import Params
 from pipeline.files import atomic_path
 from pipeline.simulate import SpectrumSet
-from pipeline.stages._common import arguments, params_of
+from pipeline.stages._common import arguments, params_of, script
 
 
 def run(params: Params, pairs: rruff.Pairs) -> dict[str, tuple[rruff.Pairs, SpectrumSet, list]]:
@@ -49,4 +49,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "semireal"))

@@ -12,7 +12,7 @@ import time
 from pipeline.config import SimulateParams
 from pipeline.files import atomic_path
 from pipeline.simulate import SpectrumSet, simulate
-from pipeline.stages._common import arguments, params_of
+from pipeline.stages._common import arguments, params_of, script
 
 SPLITS = ("train", "val", "test")
 
@@ -43,4 +43,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "simulate"))

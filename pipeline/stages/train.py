@@ -10,7 +10,8 @@ spectra; the best validation MAE's weights are kept. The student is the same net
 GPU budget, DEVELOPERS.md). The stage imports torch, numpy, scipy, yaml and tqdm only, so it
 runs standalone: ``python -m pipeline.stages.train --profile full ...``. An interrupted run
 resumes from ``--resume`` (written at every evaluation, removed at the end) when run again
-with the same params.
+with the same params. One trainer at a time writes ``--out`` (``<out>.lock``,
+:mod:`pipeline.lifeline`); under DVC, the trainer dies with DVC.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import torch
 
 from pipeline.checkpoint import save_checkpoint
 from pipeline.config import ModelParams, Params, load_params
+from pipeline.lifeline import only_writer
 from pipeline.simulate import SpectrumSet, load_sets
-from pipeline.stages._common import arguments, write_history
+from pipeline.stages._common import arguments, script, write_history
 from pipeline.stream import SimulatedStream, to_tensors
 from pipeline.train import Evaluation, Recipe, recipe, train
 
@@ -72,13 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     params = load_params(args.params, args.profile)  # checked before any work
-    val = load_sets(args.data, ("val",))["val"]
-    start = time.perf_counter()
-    state, history, model_params = run(params, val, args.student, args.resume, not args.no_progress)
-    seconds = time.perf_counter() - start
-    save_checkpoint(args.out, state, model_params)
-    write_history(args.history, history)
-    args.resume.unlink(missing_ok=True)  # finished: nothing to resume
+    command = "raman-baseline train-fast" if args.student else "raman-baseline train"
+    with only_writer(args.out, command):  # a second trainer on these outputs is refused
+        val = load_sets(args.data, ("val",))["val"]
+        start = time.perf_counter()
+        progress = not args.no_progress
+        state, history, model_params = run(params, val, args.student, args.resume, progress)
+        seconds = time.perf_counter() - start
+        save_checkpoint(args.out, state, model_params)
+        write_history(args.history, history)
+        args.resume.unlink(missing_ok=True)  # finished: nothing to resume
     best = min(history, key=lambda e: e.val_mae)
     print(
         f"trained on {history[-1].samples:,} spectra in {seconds:.0f} s "
@@ -89,4 +94,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "train"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from pipeline.stages import train
+from pipeline.stages._common import script
 
 
 def run(params, val_set, resume=None, progress: bool = True):
@@ -23,4 +24,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main, "train_fast"))
