@@ -71,7 +71,7 @@ from pipeline.spectra_stepscan import merge_windows
 from pipeline.spectra_text import FormatProblem, RawSpectra, numbered, read_text
 from pipeline.spectra_text import parse_number as parse_number  # the one CSV number parser
 
-MIN_POINTS = 32  # fewer points than one block of the network cannot carry a baseline
+MIN_POINTS = 16  # fewer points cannot hold a band and the baseline on both sides of it
 
 
 class SpectrumError(ValueError):

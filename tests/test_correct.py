@@ -630,3 +630,20 @@ def test_a_model_named_wins_over_a_qualifying_fast_variant(
     summary = capsys.readouterr().out.splitlines()[0]
     assert "models:/resunet1d@production in sqlite:///" in summary and "fast" not in summary
     assert np.allclose(baseline, network.baselines(x, y)[0], rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--method", "arpls"], ["--method", "resunet", "--length-mode", "native"]],
+    ids=["default", "arpls", "native"],
+)
+def test_a_short_spectrum_of_the_minimum_length_is_corrected(tmp_path, options):
+    """16 points (``MIN_POINTS``; was 32, which refused the 25-point step-scan case cut)."""
+    x = np.linspace(2580.0, 2600.0, 16)
+    y = 100.0 + 0.2 * x + 50.0 * np.exp(-(((x - 2590.0) / 1.5) ** 2))
+    path = tmp_path / "short.txt"
+    np.savetxt(path, np.column_stack([x, y]))
+    args = ["correct", str(path), "-o", str(tmp_path / "out"), "--no-progress", "--no-plots"]
+    assert main(args + options) == 0
+    table = np.genfromtxt(tmp_path / "out" / "short.csv", delimiter=",", names=True)
+    assert len(table) == 16 and np.isfinite(table["corrected"]).all()

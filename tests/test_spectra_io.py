@@ -282,7 +282,7 @@ REFUSED = {
     "2-D axis": (YS, YS, "does not fit"),
     "no spectra": (XS, np.empty((0, 40)), "no spectra"),
     "empty": ([], [], "empty: 0 points"),
-    "short": (XS[:10], YS[:, :10], "10 points per spectrum, fewer than the minimum 32"),
+    "short": (XS[:10], YS[:, :10], "10 points per spectrum, fewer than the minimum 16"),
     "axis NaN": (_nan_at(XS, 3), YS, r"the axis holds NaN or Inf \(at point 3\)"),
     "axis Inf": (np.where(np.arange(40) == 39, np.inf, XS), YS, "axis holds NaN or Inf"),
     "NaN": (
