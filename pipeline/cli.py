@@ -66,6 +66,9 @@ def cmd_correct(argv: list[str]) -> int:
     """Remove the baseline of spectra files: a CSV and a PNG per spectrum (npz for a batch)."""
     from functools import partial
 
+    from pipeline.quiet import private_matplotlib_dir
+
+    private_matplotlib_dir()  # before matplotlib's import: nothing under the user's home
     from pipeline import correct
     from pipeline.config import load_params
     from pipeline.normalise import LENGTH_MODES
