@@ -133,6 +133,8 @@ def cmd_correct(argv: list[str]) -> int:
         args.inputs, estimate, args.out, plots=not args.no_plots, progress=not args.no_progress
     )
     print(f"{report.spectra} spectra corrected: {len(report.written)} files in {args.out}")
+    for path, stem in report.renamed:  # decided before any work: pipeline.outputs
+        print(f"  renamed: {path} -> {stem} (its outputs' names were another input's)")
     for _, message in report.failed:
         print(f"  failed: {message}", file=sys.stderr)
     if report.failed:

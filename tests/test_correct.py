@@ -14,7 +14,7 @@ import pytest
 import torch
 from pybaselines import Baseline
 
-from pipeline import correct, shipped
+from pipeline import correct, outputs, shipped
 from pipeline.cli import main
 from pipeline.export import export_onnx
 from pipeline.model import ResUNet1D
@@ -213,15 +213,15 @@ def test_outputs_of_same_named_files_do_not_collide(tmp_path):
     for path in paths:
         path.parent.mkdir(exist_ok=True)
         path.touch()
-    stems = correct.output_stems(paths, tmp_path / "out")
+    stems = outputs.output_stems(paths, tmp_path / "out")
     assert stems == [
         tmp_path / "out" / "a" / "s",
         tmp_path / "out" / "b" / "s_txt",
         tmp_path / "out" / "b" / "s_csv",
     ]
-    assert correct.output_stems([Path("x/one.txt")], Path("o")) == [Path("o/one")]
+    assert outputs.output_stems([Path("x/one.txt")], Path("o")) == [Path("o/one")]
     # a missing file (it will fail) does not pull the common folder up to /
-    stems = correct.output_stems([paths[0], Path("/missing.txt")], tmp_path / "out")
+    stems = outputs.output_stems([paths[0], Path("/missing.txt")], tmp_path / "out")
     assert stems == [tmp_path / "out" / "s", tmp_path / "out" / "missing"]
 
 

@@ -1,0 +1,252 @@
+"""Where ``raman-baseline correct`` writes, decided before any work; each input's outputs whole.
+
+Rules (docs/correct.md, "Outputs never touch inputs"):
+
+- Names (:func:`plan_outputs`, from the paths alone, before any file is read): an input's
+  outputs are ``OUTDIR/<folder relative to the inputs' common folder>/<stem>`` with ``.csv``
+  and ``.png`` (``<stem>_point003`` for each point of a multi-point file) or ``.npz``
+  (:func:`output_stems`). Since how many spectra a file holds is known only once it is read,
+  two stems in one folder are taken to collide when they are equal or when one is the other
+  followed by ``_point`` and digits (``m`` and ``m_point002``: the second point of a map
+  ``m.csv`` and an input ``m_point002.csv``). The later input on the command line then gets
+  the first free suffix ``_2``, ``_3``, ...; every such renaming is listed in the summary.
+- An output folder may hold inputs, but no output may take an input's name: a plan where one
+  could (``correct out/scan.csv -o out``) is refused, naming both, before any work.
+- The output folder must be a folder, and writable: checked before any work
+  (:func:`check_outdir`). An output whose folder leads out of it through a symbolic link is
+  refused (:func:`inside`); a symbolic link at an output's own name is replaced, not followed.
+- Whole or nothing (:func:`staged`): an input's outputs are written into a private temporary
+  folder (:func:`tempfile.mkdtemp`, mode 0700) in their target folder, then renamed into place
+  together. An error, Ctrl-C or SIGTERM (:func:`terminate_cleanly`) removes them; a process
+  killed outright (SIGKILL, a crash) leaves a hidden ``.raman-baseline-*.tmp`` folder and none
+  of that input's outputs, unless it dies within the final renames (microseconds).
+
+This module imports nothing from the project but :mod:`pipeline.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import one_line
+
+SUFFIXES = (".csv", ".png", ".npz")  # what an input's outputs end in
+STAGING = ".raman-baseline-"  # the prefix of an input's private temporary folder
+
+
+class OutputError(RuntimeError):
+    """The output folder cannot take the outputs; the message says why and what to do."""
+
+
+@dataclass
+class Plan:
+    """Where each input's outputs go, decided before any work.
+
+    Attributes
+    ----------
+    stems
+        One per input, in order: the output path without its suffix.
+    renamed
+        ``(input, stem)`` for each input whose stem took a suffix to avoid a collision.
+    """
+
+    stems: list[Path]
+    renamed: list[tuple[Path, Path]] = field(default_factory=list)
+
+
+def output_stems(paths: Sequence[Path], outdir: Path) -> list[Path]:
+    """Where each input's outputs go, without the suffix, before collisions are resolved.
+
+    ``outdir`` / the input's folder relative to the inputs' common folder / the input's stem,
+    so files of the same name in different folders do not collide; files that do not exist
+    (they will fail) do not count. Inputs that would still collide (``a.txt`` and ``a.csv``)
+    keep their suffix in the name (``a_txt``).
+    """
+    parents = [Path(os.path.abspath(p)).parent for p in paths]
+    existing = [parent for p, parent in zip(paths, parents, strict=True) if Path(p).exists()]
+    common = Path(os.path.commonpath(existing or parents)) if parents else Path()
+    stems = [
+        outdir / (parent.relative_to(common) if parent.is_relative_to(common) else "") / p.stem
+        for p, parent in zip(paths, parents, strict=True)
+    ]
+    taken = [str(s) for s in stems]
+    return [
+        s.with_name(f"{s.name}_{p.suffix.lstrip('.')}") if taken.count(str(s)) > 1 else s
+        for s, p in zip(stems, paths, strict=True)
+    ]
+
+
+def _could_collide(a: str, b: str) -> bool:
+    """Whether the outputs of stems named ``a`` and ``b`` (one folder) could share a name."""
+    return a == b or any(re.fullmatch(re.escape(s) + r"_point\d+", t) for s, t in ((a, b), (b, a)))
+
+
+def _could_write(stem: Path, name: str) -> bool:
+    """Whether an output of ``stem`` could be named ``name`` (in ``stem``'s folder)."""
+    base, suffix = os.path.splitext(name)
+    return suffix in SUFFIXES and (
+        base == stem.name or re.fullmatch(re.escape(stem.name) + r"_point\d+", base) is not None
+    )
+
+
+def plan_outputs(paths: Sequence[Path], outdir: Path) -> Plan:
+    """The stem of every input's outputs, collisions resolved, from the paths alone.
+
+    Deterministic: the same paths in the same order give the same plan. Two stems in one
+    folder collide when they are equal or one is the other followed by ``_point`` and digits
+    (a point of a multi-point file); the later input gets the first suffix ``_2``, ``_3``, ...
+    that collides neither with a stem kept so far nor with a later input's own stem.
+
+    Raises
+    ------
+    OutputError
+        An output could take the name of an input (it would be written over it).
+    """
+    paths = [Path(p) for p in paths]
+    natural = output_stems(paths, Path(outdir))
+    kept: list[Path] = []
+    renamed: list[tuple[Path, Path]] = []
+    for i, (path, stem) in enumerate(zip(paths, natural, strict=True)):
+        chosen, k = stem, 1
+        # a suffix must not take a later input's own name either
+        while any(
+            s.parent == chosen.parent and _could_collide(s.name, chosen.name)
+            for s in kept + (natural[i + 1 :] if chosen != stem else [])
+        ):
+            k += 1
+            chosen = stem.with_name(f"{stem.name}_{k}")
+        kept.append(chosen)
+        if chosen != stem:
+            renamed.append((path, chosen))
+    _refuse_outputs_onto_inputs(paths, kept, outdir)
+    return Plan(kept, renamed)
+
+
+def _refuse_outputs_onto_inputs(paths: list[Path], stems: list[Path], outdir: Path) -> None:
+    """Raise :class:`OutputError` when an output could be named as one of the inputs.
+
+    Compared as written (absolute) and with symbolic links resolved, so neither an input nor
+    a link to it that was named on the command line is replaced.
+    """
+    for stem, source in zip(stems, paths, strict=True):
+        folders = {Path(os.path.abspath(stem.parent)), Path(os.path.realpath(stem.parent))}
+        for path in paths:
+            for where in {Path(os.path.abspath(path)), Path(os.path.realpath(path))}:
+                if where.parent in folders and _could_write(stem, where.name):
+                    raise OutputError(
+                        f"-o {outdir} holds the input {path}, which an output of {source} "
+                        f"({stem.parent / where.name}) would be written over: choose another "
+                        "output folder"
+                    )
+
+
+def check_outdir(outdir: Path) -> None:
+    """Make sure ``outdir`` can take the outputs, before any work: create it, write in it.
+
+    Raises
+    ------
+    OutputError
+        ``outdir`` is a file, or cannot be created or written to.
+    """
+    out = Path(outdir).resolve()
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"-o {outdir}: a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise OutputError(f"-o {outdir}: cannot write there ({one_line(exc)})") from exc
+
+
+def inside(stem: Path, outdir: Path) -> None:
+    """Refuse an output whose folder leads out of ``outdir`` (a symbolic link inside it).
+
+    Raises
+    ------
+    OutputError
+        Naming the folder.
+    """
+    if not stem.parent.resolve().is_relative_to(Path(outdir).resolve()):
+        raise OutputError(
+            f"{stem.parent} leads out of the output folder {outdir} (a symbolic link): not followed"
+        )
+
+
+@contextlib.contextmanager
+def staged(stem: Path, done: set[Path] | None = None) -> Iterator[tuple[Path, list[Path]]]:
+    """Write one input's outputs in a private folder, then move them into place together.
+
+    Yields ``(tmp_stem, written)``: write each output under ``tmp_stem``'s folder (its name
+    is ``stem``'s) and append its path to ``written``. On leaving without error every file in
+    ``written`` is renamed to ``stem``'s folder, in order, and ``written`` then holds the
+    final paths; on any exception (Ctrl-C, SIGTERM through :func:`terminate_cleanly`) nothing
+    is moved, what was already moved is removed, and the private folder goes.
+
+    Parameters
+    ----------
+    stem
+        The output path without suffix (:class:`Plan`); its folder is created.
+    done
+        The outputs written so far in this run: an output already there is an error (a
+        collision the plan missed), never overwritten. Updated with the new outputs.
+
+    Raises
+    ------
+    OutputError
+        An output was already written in this run.
+    """
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=STAGING, suffix=".tmp", dir=stem.parent))
+    written: list[Path] = []
+    moved: list[Path] = []
+    try:
+        yield folder / stem.name, written
+        targets = [stem.parent / p.name for p in written]
+        again = [t for t in targets if done is not None and t in done]
+        if again:
+            raise OutputError(f"{again[0]} was already written in this run: not overwritten")
+        for tmp, target in zip(written, targets, strict=True):
+            os.replace(tmp, target)
+            moved.append(target)
+    except BaseException:
+        for target in moved:
+            target.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    written[:] = moved
+    if done is not None:
+        done.update(moved)
+
+
+@contextlib.contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C: the input being written loses all its outputs.
+
+    The handler raises :class:`SystemExit` (status 143) in the main thread, so :func:`staged`
+    removes what it wrote for the current input; elsewhere (a thread) nothing is installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        print("raman-baseline correct: terminated (SIGTERM)", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
