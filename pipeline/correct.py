@@ -321,13 +321,15 @@ def write_outputs(
     stem: Path,
     plots: bool,
     done: set[Path] | None = None,
+    outdir: Path | None = None,
 ) -> list[Path]:
     """Write one input's outputs; all of them, or none (:func:`pipeline.outputs.staged`).
 
-    ``done``: the outputs already written in this run, none of which may be written again.
+    ``done``: the outputs already written in this run, none of which may be written again;
+    ``outdir``: the folder they must stay in (through no symbolic link out of it).
     Returns the outputs' paths (``stem`` and a suffix, or ``stem_point003`` and a suffix).
     """
-    with staged(stem, done) as (tmp, written):
+    with staged(stem, done, outdir) as (tmp, written):
         if spectra.kind == "npz":
             path = tmp.with_name(tmp.name + ".npz")
             arrays = {"x": spectra.x, "y": spectra.y, "baseline": baseline}
@@ -418,7 +420,7 @@ def _correct_one(
         inside(stem, outdir)
         spectra = read_spectra(path, min_points)
         baseline = correct_spectra(spectra, estimate)
-        report.written += write_outputs(spectra, baseline, stem, plots, done)
+        report.written += write_outputs(spectra, baseline, stem, plots, done, outdir)
         report.spectra += len(spectra)
     except Exception as exc:  # one bad file must not stop the batch
         named = isinstance(exc, SpectrumError | CorrectionError | OutputError)  # names the file

@@ -14,7 +14,9 @@ Rules (docs/correct.md, "Outputs never touch inputs"):
   could (``correct out/scan.csv -o out``) is refused, naming both, before any work.
 - The output folder must be a folder, and writable: checked before any work
   (:func:`check_outdir`). An output whose folder leads out of it through a symbolic link is
-  refused (:func:`inside`); a symbolic link at an output's own name is replaced, not followed.
+  refused (:func:`inside`, before the input is read, and again on the open folder by
+  :func:`staged`, so a folder swapped for a link meanwhile is not followed either); a symbolic
+  link at an output's own name is replaced, not followed.
 - Whole or nothing (:func:`staged`): an input's outputs are written into a private temporary
   folder (:func:`tempfile.mkdtemp`, mode 0700) in their target folder, then renamed into place
   together. An error, Ctrl-C or SIGTERM (:func:`terminate_cleanly`) removes them; a process
@@ -184,7 +186,9 @@ def inside(stem: Path, outdir: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged(stem: Path, done: set[Path] | None = None) -> Iterator[tuple[Path, list[Path]]]:
+def staged(
+    stem: Path, done: set[Path] | None = None, outdir: Path | None = None
+) -> Iterator[tuple[Path, list[Path]]]:
     """Write one input's outputs in a private folder, then move them into place together.
 
     Yields ``(tmp_stem, written)``: write each output under ``tmp_stem``'s folder (its name
@@ -193,6 +197,12 @@ def staged(stem: Path, done: set[Path] | None = None) -> Iterator[tuple[Path, li
     final paths; on any exception (Ctrl-C, SIGTERM through :func:`terminate_cleanly`) nothing
     is moved, what was already moved is removed, and the private folder goes.
 
+    The target folder is opened once, checked to be inside ``outdir`` (its real path), and
+    every step after goes through that open folder (``/proc/self/fd``, ``dir_fd``): the
+    private folder (:func:`tempfile.mkdtemp`, mode 0700) is made in it, written through it and
+    renamed from it, so a symbolic link swapped in on the way (a folder of ``stem``'s path
+    replaced after the check) cannot lead the writes or the renames out of ``outdir``.
+
     Parameters
     ----------
     stem
@@ -200,34 +210,69 @@ def staged(stem: Path, done: set[Path] | None = None) -> Iterator[tuple[Path, li
     done
         The outputs written so far in this run: an output already there is an error (a
         collision the plan missed), never overwritten. Updated with the new outputs.
+    outdir
+        The output folder the outputs must stay in (None: not checked).
 
     Raises
     ------
     OutputError
-        An output was already written in this run.
+        The target folder leads out of ``outdir``, or an output was already written in this
+        run.
     """
     stem.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=STAGING, suffix=".tmp", dir=stem.parent))
-    written: list[Path] = []
-    moved: list[Path] = []
+    parent = os.open(stem.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        yield folder / stem.name, written
-        targets = [stem.parent / p.name for p in written]
-        again = [t for t in targets if done is not None and t in done]
-        if again:
-            raise OutputError(f"{again[0]} was already written in this run: not overwritten")
-        for tmp, target in zip(written, targets, strict=True):
-            os.replace(tmp, target)
-            moved.append(target)
-    except BaseException:
-        for target in moved:
-            target.unlink(missing_ok=True)
-        raise
+        if outdir is not None:
+            _fd_inside(parent, stem, outdir)
+        folder = Path(tempfile.mkdtemp(prefix=STAGING, suffix=".tmp", dir=_fd_path(parent)))
+        private = os.open(folder.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+        try:
+            with _commit(stem, parent, private, done) as written:
+                yield _fd_path(private) / stem.name, written
+        finally:
+            os.close(private)
+            shutil.rmtree(folder.name, dir_fd=parent, ignore_errors=True)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    written[:] = moved
+        os.close(parent)
+
+
+@contextlib.contextmanager
+def _commit(stem: Path, parent: int, private: int, done: set[Path] | None) -> Iterator[list[Path]]:
+    """Rename what the block wrote from the folder ``private`` into ``parent``, or none of it."""
+    written: list[Path] = []
+    moved: list[str] = []
+    try:
+        yield written
+        again = [p.name for p in written if done is not None and stem.parent / p.name in done]
+        if again:
+            raise OutputError(
+                f"{stem.parent / again[0]} was already written in this run: not overwritten"
+            )
+        for path in written:
+            os.replace(path.name, path.name, src_dir_fd=private, dst_dir_fd=parent)
+            moved.append(path.name)
+    except BaseException:
+        for name in moved:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=parent)
+        raise
+    written[:] = [stem.parent / name for name in moved]
     if done is not None:
-        done.update(moved)
+        done.update(written)
+
+
+def _fd_path(fd: int) -> Path:
+    """A path that names the open folder ``fd`` itself, whatever its path now leads to."""
+    return Path(f"/proc/self/fd/{fd}")
+
+
+def _fd_inside(fd: int, stem: Path, outdir: Path) -> None:
+    """Raise :class:`OutputError` when the open folder ``fd`` is not inside ``outdir``."""
+    real = Path(os.path.realpath(_fd_path(fd)))
+    if not real.is_relative_to(Path(outdir).resolve()):
+        raise OutputError(
+            f"{stem.parent} leads out of the output folder {outdir} (a symbolic link): not followed"
+        )
 
 
 @contextlib.contextmanager

@@ -95,6 +95,7 @@ import os, signal, sys
 from pipeline import correct, outputs
 from pipeline.cli import main
 how, calls, real = sys.argv[1], [], correct.plot_correction
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even when run in background
 def plot(path, *args):
     calls.append(path)
     if len(calls) == 3:  # the second point of the map, after the first file
@@ -135,3 +136,27 @@ def test_the_plan_is_made_before_any_work(tmp_path, monkeypatch):
     with pytest.raises(outputs.OutputError, match="a file, not a folder"):
         correct.correct_files([tmp_path / "x.csv"], None, out, progress=False)
     assert read == []
+
+
+def test_a_folder_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_path, monkeypatch):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "in" / "other").mkdir()
+    x = write_two_columns(tmp_path / "in" / "sub" / "x.csv", *spectrum(300))
+    y = write_two_columns(tmp_path / "in" / "other" / "y.csv", *spectrum(300))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    real_read = correct.read_spectra
+
+    def read_then_swap(path, *args):  # the folder checked, then swapped while x is worked on
+        if path == x:
+            (out / "sub").rmdir()
+            (out / "sub").symlink_to(elsewhere)
+        return real_read(path, *args)
+
+    monkeypatch.setattr(correct, "read_spectra", read_then_swap)
+    status, message = run_correct(x, y, "-o", out, "--method", "arpls")
+    assert status == 1
+    assert list(elsewhere.iterdir()) == []  # nothing written through the link, not even for a while
+    assert names(out / "other") == ["y.csv", "y.png"]

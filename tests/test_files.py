@@ -61,7 +61,8 @@ def test_a_symlink_planted_at_a_predictable_temporary_name_is_not_followed(tmp_p
 
 def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path):
     code = (
-        "import sys, time; from pipeline.files import atomic_path\n"
+        "import signal, sys, time; from pipeline.files import atomic_path\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as a stage starts, whatever pytest's\n"
         "with atomic_path(sys.argv[1]) as tmp:\n"
         "    tmp.write_text('half'); print('writing', flush=True); time.sleep(60)\n"
     )
