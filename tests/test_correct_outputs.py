@@ -138,13 +138,32 @@ def test_the_plan_is_made_before_any_work(tmp_path, monkeypatch):
     assert read == []
 
 
-def test_a_folder_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_path, monkeypatch):
+def two_folders(tmp_path):
+    """Inputs ``in/sub/x.csv`` and ``in/other/y.csv``; an empty folder ``elsewhere``."""
     (tmp_path / "in" / "sub").mkdir(parents=True)
     (tmp_path / "in" / "other").mkdir()
     x = write_two_columns(tmp_path / "in" / "sub" / "x.csv", *spectrum(300))
     y = write_two_columns(tmp_path / "in" / "other" / "y.csv", *spectrum(300))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    return x, y, elsewhere
+
+
+def test_a_symlink_inside_the_outdir_is_not_followed_out_of_it(tmp_path):
+    x, y, elsewhere = two_folders(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(elsewhere)
+    status, _ = run_correct(x, y, "-o", out, "--method", "arpls", "--no-plots")
+    assert status == 1
+    assert list(elsewhere.iterdir()) == []  # nothing written through the link
+    assert (out / "other" / "y.csv").is_file()
+
+
+def test_a_folder_swapped_for_a_symlink_after_the_check_is_not_followed(
+    tmp_path, monkeypatch, capsys
+):
+    x, y, elsewhere = two_folders(tmp_path)
     out = tmp_path / "out"
     (out / "sub").mkdir(parents=True)
     real_read = correct.read_spectra
@@ -156,7 +175,8 @@ def test_a_folder_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_path
         return real_read(path, *args)
 
     monkeypatch.setattr(correct, "read_spectra", read_then_swap)
-    status, message = run_correct(x, y, "-o", out, "--method", "arpls")
-    assert status == 1
+    status, _ = run_correct(x, y, "-o", out, "--method", "arpls")
+    err = capsys.readouterr().err
+    assert status == 1 and f"{out / 'sub'} leads out of the output folder" in err
     assert list(elsewhere.iterdir()) == []  # nothing written through the link, not even for a while
     assert names(out / "other") == ["y.csv", "y.png"]
