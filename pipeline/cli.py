@@ -66,9 +66,10 @@ def cmd_correct(argv: list[str]) -> int:
     """Remove the baseline of spectra files: a CSV and a PNG per spectrum (npz for a batch)."""
     from functools import partial
 
-    from pipeline.quiet import private_matplotlib_dir
+    from pipeline.quiet import no_telemetry, private_matplotlib_dir
 
-    private_matplotlib_dir()  # before matplotlib's import: nothing under the user's home
+    no_telemetry()  # before ONNX Runtime's, MLflow's and matplotlib's imports: nothing under
+    private_matplotlib_dir()  # the user's home (pipeline/quiet.py)
     from pipeline import correct
     from pipeline.config import load_params
     from pipeline.normalise import LENGTH_MODES

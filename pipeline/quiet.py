@@ -1,7 +1,7 @@
 """Offline and quiet: what the project's libraries would otherwise write under the user's home.
 
 ``raman-baseline correct`` writes its outputs and nothing else (docs/correct.md). Left to
-themselves, two of the libraries it runs write under the home folder:
+themselves, three of the libraries it runs write under the home folder:
 
 - ONNX Runtime (1.31 measured) opens a telemetry database at import,
   ``~/.cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db}`` (``$XDG_CACHE_HOME``
@@ -10,6 +10,9 @@ themselves, two of the libraries it runs write under the home folder:
   :func:`no_telemetry` sets it; :mod:`pipeline.inference`, the one module of the project that
   imports ``onnxruntime``, calls it first, and then also switches the events off through the
   library's own call.
+- MLflow (3.x) writes a telemetry installation id to ``~/.config/mlflow/telemetry.json``
+  (``$XDG_CONFIG_HOME``) when it loads a registered model, unless ``MLFLOW_DISABLE_TELEMETRY``
+  is set (or it believes it runs under a test or CI); :func:`no_telemetry` sets that too.
 - matplotlib writes its font cache (``~/.cache/matplotlib/fontlist-*.json``) and creates its
   configuration folder (``~/.config/matplotlib``) when it draws text.
   :func:`private_matplotlib_dir` points ``MPLCONFIGDIR`` at a temporary folder of this process,
@@ -27,14 +30,16 @@ import os
 import shutil
 import tempfile
 
-TELEMETRY_VARIABLES = {"ORT_DISABLE_TELEMETRY": "1"}
+# read by each library at its import: ONNX Runtime's telemetry database, MLflow's telemetry
+# (an installation id written to ~/.config/mlflow/telemetry.json, events sent over the network)
+TELEMETRY_VARIABLES = {"ORT_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 def no_telemetry() -> None:
-    """Switch ONNX Runtime's telemetry off for this process and its children.
+    """Switch ONNX Runtime's and MLflow's telemetry off for this process and its children.
 
-    Takes effect for an ``onnxruntime`` imported after the call (the variable is read at its
-    import). A value the user set is kept (``ORT_DISABLE_TELEMETRY=0`` turns it back on).
+    Takes effect for a library imported after the call (each reads its variable at import).
+    A value the user set is kept (``ORT_DISABLE_TELEMETRY=0`` turns it back on).
     """
     for name, value in TELEMETRY_VARIABLES.items():
         os.environ.setdefault(name, value)
