@@ -53,6 +53,16 @@ def test_collisions_are_resolved_before_any_file_is_read(tmp_path):
     assert plan.renamed == [(paths[1], out / "m_point002_3")]
 
 
+def test_planning_many_inputs_takes_linear_time(tmp_path):
+    import time
+
+    paths = [tmp_path / f"scan_{i:05d}.txt" for i in range(10_000)] + [tmp_path / "scan.csv"]
+    start = time.perf_counter()
+    plan = outputs.plan_outputs(paths, tmp_path / "out")
+    assert time.perf_counter() - start < 10  # 0.4 s here; the first version took 30 s per 1,000
+    assert plan.renamed == [] and len(set(plan.stems)) == len(paths)
+
+
 def test_an_outdir_holding_inputs_is_used_when_no_output_takes_an_input_name(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
