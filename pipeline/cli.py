@@ -67,6 +67,10 @@ def cmd_correct(argv: list[str]) -> int:
     """Remove the baseline of spectra files: a CSV and a PNG per spectrum (npz for a batch)."""
     from functools import partial
 
+    from pipeline.quiet import no_telemetry, private_matplotlib_dir
+
+    no_telemetry()  # before ONNX Runtime's, MLflow's and matplotlib's imports: nothing under
+    private_matplotlib_dir()  # the user's home (pipeline/quiet.py)
     from pipeline import correct
     from pipeline.config import load_params
     from pipeline.normalise import LENGTH_MODES
@@ -133,6 +137,8 @@ def cmd_correct(argv: list[str]) -> int:
     print(f"{report.spectra} spectra corrected: {len(report.written)} files in {args.out}")
     for path, note in report.notes:
         print(f"  note: {path}: {note}")
+    for path, stem in report.renamed:  # decided before any work: pipeline.outputs
+        print(f"  renamed: {path} -> {stem} (its outputs' names were another input's)")
     for _, message in report.failed:
         print(f"  failed: {message}", file=sys.stderr)
     if report.failed:

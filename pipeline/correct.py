@@ -4,8 +4,9 @@ Every file is read by :mod:`pipeline.spectra_io`; each spectrum gets its baselin
 intensity units and the corrected spectrum ``intensity - baseline``. Outputs per input file:
 a CSV ``wavenumber,intensity,baseline,corrected`` and a PNG per spectrum (``<stem>.csv``, or
 ``<stem>_point003.csv`` for the points of a multi-point file), or ``<stem>.npz`` with ``x``,
-``y``, ``baseline`` and ``corrected`` for an ``.npz`` batch. The outputs of one input file are
-written together (temporary file, then rename) or not at all.
+``y``, ``baseline`` and ``corrected`` for an ``.npz`` batch. Where they go is decided before
+any work, and the outputs of one input file are written together or not at all
+(:mod:`pipeline.outputs`).
 
 The network runs under ONNX Runtime (:class:`pipeline.inference.OnnxBaseline`), its
 ``baselines`` method taking spectra of any length, resampled onto the training grid or at their
@@ -30,14 +31,9 @@ ends and NaN pixels are left out of the fit and written back empty, with a note 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import sys
-import tempfile
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +46,14 @@ from pipeline.errors import one_line
 from pipeline.files import atomic_path
 from pipeline.inference import OnnxBaseline
 from pipeline.masking import check_unmasked, find_masked, fit_unmasked
+from pipeline.outputs import (
+    OutputError,
+    check_outdir,
+    inside,
+    plan_outputs,
+    staged,
+    terminate_cleanly,
+)
 from pipeline.plots import correction as draw_correction
 from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumError, numbered, read_spectra
 from pipeline.table_csv import write_columns
@@ -305,28 +309,7 @@ class Report:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     spectra: int = 0
     notes: list[tuple[Path, str]] = field(default_factory=list)  # (input, what was done)
-
-
-def output_stems(paths: Sequence[Path], outdir: Path) -> list[Path]:
-    """Where each input's outputs go, without the suffix.
-
-    ``outdir`` / the input's folder relative to the inputs' common folder / the input's stem,
-    so files of the same name in different folders do not collide; files that do not exist
-    (they will fail) do not count. Inputs that would still collide (``a.txt`` and ``a.csv``)
-    keep their suffix in the name (``a_txt``).
-    """
-    parents = [Path(os.path.abspath(p)).parent for p in paths]
-    existing = [parent for p, parent in zip(paths, parents, strict=True) if Path(p).exists()]
-    common = Path(os.path.commonpath(existing or parents)) if parents else Path()
-    stems = [
-        outdir / (parent.relative_to(common) if parent.is_relative_to(common) else "") / p.stem
-        for p, parent in zip(paths, parents, strict=True)
-    ]
-    taken = [str(s) for s in stems]
-    return [
-        s.with_name(f"{s.name}_{p.suffix.lstrip('.')}") if taken.count(str(s)) > 1 else s
-        for s, p in zip(stems, paths, strict=True)
-    ]
+    renamed: list[tuple[Path, Path]] = field(default_factory=list)  # (input, its outputs' stem)
 
 
 def correct_spectra(
@@ -352,20 +335,31 @@ def correct_spectra(
     return baseline, masked.note
 
 
-def write_outputs(spectra: Spectra, baseline: np.ndarray, stem: Path, plots: bool) -> list[Path]:
-    """Write one input's outputs; all of them, or none (what was written is removed)."""
-    written: list[Path] = []
-    try:
+def write_outputs(
+    spectra: Spectra,
+    baseline: np.ndarray,
+    stem: Path,
+    plots: bool,
+    done: set[Path] | None = None,
+    outdir: Path | None = None,
+) -> list[Path]:
+    """Write one input's outputs; all of them, or none (:func:`pipeline.outputs.staged`).
+
+    ``done``: the outputs already written in this run, none of which may be written again;
+    ``outdir``: the folder they must stay in (through no symbolic link out of it).
+    Returns the outputs' paths (``stem`` and a suffix, or ``stem_point003`` and a suffix).
+    """
+    with staged(stem, done, outdir) as (tmp, written):
         if spectra.kind == "npz":
-            path = stem.with_name(stem.name + ".npz")
+            path = tmp.with_name(tmp.name + ".npz")
             arrays = {"x": spectra.x, "y": spectra.y, "baseline": baseline}
-            with atomic_path(path) as tmp:
-                np.savez(tmp, **arrays, corrected=spectra.y - baseline)
-            return [path]
+            np.savez(path, **arrays, corrected=spectra.y - baseline)
+            written.append(path)
+            return written  # moved into place when the block ends
         for i in range(len(spectra)):
             point = numbered("point", i, len(spectra))
-            name = stem.name if len(spectra) == 1 else f"{stem.name}_{point}"
-            csv = stem.with_name(name + ".csv")
+            name = tmp.name if len(spectra) == 1 else f"{tmp.name}_{point}"
+            csv = tmp.with_name(name + ".csv")
             _write_csv(csv, spectra.x, spectra.y[i], baseline[i])
             written.append(csv)
             if plots:
@@ -373,10 +367,6 @@ def write_outputs(spectra: Spectra, baseline: np.ndarray, stem: Path, plots: boo
                 title = f"{spectra.source.name}: {spectra.labels[i]}"
                 plot_correction(png, spectra.x, spectra.y[i], baseline[i], title, spectra)
                 written.append(png)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
     return written
 
 
@@ -394,63 +384,6 @@ def plot_correction(
     draw_correction(path, x, y, {"baseline": baseline}, title, spectra.calibrated, masked=masked)
 
 
-def check_outdir(paths: Sequence[Path], outdir: Path) -> None:
-    """Make sure ``outdir`` can take the outputs before any work; outputs never touch inputs.
-
-    Raises
-    ------
-    CorrectionError
-        ``outdir`` is a file, holds one of the inputs (named), or cannot be created or
-        written to.
-    """
-    out = Path(outdir).resolve()
-    if out.exists() and not out.is_dir():
-        raise CorrectionError(f"-o {outdir}: a file, not a folder")
-    inside = [p for p in paths if Path(p).resolve().is_relative_to(out)]
-    if inside:
-        raise CorrectionError(
-            f"-o {outdir} holds the input {inside[0]}: its outputs could be written over it; "
-            "choose another output folder"
-        )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise CorrectionError(f"-o {outdir}: cannot write there ({one_line(exc)})") from exc
-
-
-def _inside(stem: Path, outdir: Path) -> None:
-    """Refuse an output whose folder leads out of ``outdir`` (a symbolic link inside it)."""
-    if not stem.parent.resolve().is_relative_to(Path(outdir).resolve()):
-        raise CorrectionError(
-            f"{stem.parent} leads out of the output folder {outdir} (a symbolic link): not followed"
-        )
-
-
-@contextlib.contextmanager
-def _terminate_cleanly() -> Iterator[None]:
-    """SIGTERM ends the run like Ctrl-C: the file being written loses all its outputs.
-
-    The handler raises :class:`SystemExit` (status 143) in the main thread, so
-    :func:`write_outputs` removes what it wrote for the current input; elsewhere (a thread)
-    nothing is installed.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        print("raman-baseline correct: terminated (SIGTERM)", file=sys.stderr)
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def correct_files(
     paths: Sequence[str | Path],
     estimate: BaselineFn,
@@ -461,27 +394,33 @@ def correct_files(
 ) -> Report:
     """Correct every file; a bad file is recorded in the report and the others go on.
 
+    Where the outputs go is decided before any work (:func:`pipeline.outputs.plan_outputs`:
+    collisions resolved by a suffix, recorded in ``Report.renamed``), and each input's
+    outputs are written whole or not at all (:mod:`pipeline.outputs`).
+
     Raises
     ------
-    CorrectionError
-        Before any work: ``outdir`` is an existing file, holds one of the inputs (its outputs
-        could be written over it), or cannot be written to.
+    OutputError
+        Before any work: ``outdir`` is an existing file or cannot be written to, or an output
+        could be written over one of the inputs.
     SystemExit
         Status 143 on SIGTERM, once the outputs of the file being written are removed.
     """
     from tqdm import tqdm
 
     paths = list(dict.fromkeys(Path(p) for p in paths))  # each file once, in order
-    check_outdir(paths, outdir)
-    report = Report()
-    with _terminate_cleanly():
+    plan = plan_outputs(paths, outdir)
+    check_outdir(outdir)
+    report = Report(renamed=plan.renamed)
+    done: set[Path] = set()
+    with terminate_cleanly():
         for path, stem in tqdm(
-            list(zip(paths, output_stems(paths, outdir), strict=True)),
+            list(zip(paths, plan.stems, strict=True)),
             desc="correct",
             unit="file",
             disable=not progress,
         ):
-            _correct_one(path, stem, estimate, outdir, plots, min_points, report)
+            _correct_one(path, stem, estimate, outdir, plots, min_points, report, done)
     return report
 
 
@@ -493,15 +432,16 @@ def _correct_one(
     plots: bool,
     min_points: int,
     report: Report,
+    done: set[Path],
 ) -> None:
     """Correct one file into ``report``; a failure is recorded there, not raised."""
     try:
-        _inside(stem, outdir)
+        inside(stem, outdir)
         spectra = read_spectra(path, min_points, masked=True)
         baseline, note = correct_spectra(spectra, estimate, min_points)
-        report.written += write_outputs(spectra, baseline, stem, plots)
+        report.written += write_outputs(spectra, baseline, stem, plots, done, outdir)
         report.spectra += len(spectra)
         report.notes += [(path, text) for text in (*spectra.notes, note) if text]
     except Exception as exc:  # one bad file must not stop the batch
-        named = isinstance(exc, SpectrumError | CorrectionError)  # names the file already
+        named = isinstance(exc, SpectrumError | CorrectionError | OutputError)  # names the file
         report.failed.append((path, one_line(exc) if named else f"{path}: {one_line(exc)}"))

@@ -1,8 +1,9 @@
 """Files that stages and users can trust: atomic writes, and the one cross-process file lock.
 
-A stage that fails or is interrupted leaves no half-written output (:func:`atomic_path`), and
-two processes that must not work at once (two pipeline runs on one workspace, two
-registrations on one store) take an exclusive ``fcntl`` lock on a file (:func:`file_lock`).
+A stage that fails or is interrupted (Ctrl-C, SIGTERM) leaves no half-written output and no
+temporary file (:func:`atomic_path`: private, unpredictable temporary names), and two
+processes that must not work at once (two pipeline runs on one workspace, two registrations
+on one store) take an exclusive ``fcntl`` lock on a file (:func:`file_lock`).
 This module imports nothing from the project.
 """
 
@@ -12,6 +13,10 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
+import signal
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -23,16 +28,65 @@ from typing import IO, Any
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    The temporary name keeps the suffix, so writers that append one (``np.savez``) agree.
+    The temporary file is ``<folder>/.<name>.<random>.tmp/<name>``: a folder made by
+    :func:`tempfile.mkdtemp` in the target's folder (an unpredictable name, created
+    exclusively, mode 0700, so nobody else can plant a file or a symbolic link in it), and in
+    it a file of the target's own name created exclusively (``O_EXCL | O_NOFOLLOW``, mode
+    0666 less the umask, as the target would get). Writers reopen it by name (``np.savez``,
+    ``torch.save``, ``savefig``); the private folder is what makes that safe, where a file
+    made by :func:`tempfile.mkstemp` in a shared folder could be swapped for a symbolic link
+    between its creation and the writer's open. The name keeps the suffix, so writers that
+    append one (``np.savez``) agree; the rename (:func:`os.replace`) stays within one file
+    system and replaces a symbolic link at ``path`` rather than following it.
+
+    On failure, Ctrl-C or SIGTERM the temporary folder is removed and ``path`` is untouched:
+    while the path is held, SIGTERM (when it would kill the process outright: the default
+    action, in the main thread) raises :class:`SystemExit` with status 143 instead, so the
+    removal runs. SIGKILL leaves the hidden ``.<name>.*.tmp`` folder behind.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be created or written to.
+    SystemExit
+        Status 143 on SIGTERM while the path is held (default SIGTERM action only).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = folder / path.name
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with _sigterm_exits():
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+            yield tmp
+            os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM raises ``SystemExit(143)`` inside the block, so ``finally`` clauses run.
+
+    Only where SIGTERM would otherwise kill the process on the spot (its default action) and
+    only in the main thread (where Python runs signal handlers); a handler already installed
+    (``correct``'s, an outer :func:`atomic_path`'s) is left as it is.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def write_json(path: str | Path, data: Any) -> None:

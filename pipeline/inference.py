@@ -3,7 +3,8 @@
 :class:`OnnxBaseline` runs the ONNX file that ``export`` writes on the CPU, behind the one
 normalisation contract and inference path of :mod:`pipeline.normalise`; ``correct``, the
 served model, the promotion gate and the benchmarks all use it. :func:`onnx_session` is the
-one way a session is made (``export``'s parity check uses it too).
+one way a session is made (``export``'s parity check uses it too). ONNX Runtime's telemetry is
+off, set before its import (:func:`pipeline.quiet.no_telemetry`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
-from pipeline.normalise import LENGTH_MODES, NORMALISATIONS, PAD_MODE, network_baselines
+from pipeline.quiet import no_telemetry
+
+no_telemetry()  # ONNX Runtime reads it at its import: offline, nothing under the home folder
+
+import onnxruntime as ort  # noqa: E402
+
+from pipeline.normalise import (  # noqa: E402
+    LENGTH_MODES,
+    NORMALISATIONS,
+    PAD_MODE,
+    network_baselines,
+)
+
+ort.disable_telemetry_events()  # and no events, by the library's own switch
 
 DEFAULT_MULTIPLE = 32  # the default network's: five poolings by two
 NORMALISATION_KEY = "normalisation"  # the ONNX metadata_props key export writes

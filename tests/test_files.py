@@ -1,4 +1,6 @@
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,9 +25,60 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
 
 def test_temporary_name_keeps_the_suffix(tmp_path):
     with atomic_path(tmp_path / "train.npz") as tmp:
-        assert tmp.suffix == ".npz" and tmp.parent == tmp_path
+        assert tmp.suffix == ".npz" and tmp.parent.parent == tmp_path  # in the target folder
         tmp.write_bytes(b"x")
     assert (tmp_path / "train.npz").read_bytes() == b"x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.npz"]
+
+
+def test_temporary_names_are_unpredictable_exclusive_and_private(tmp_path):
+    target = tmp_path / "metrics.json"
+    with atomic_path(target) as first, atomic_path(target) as second:
+        assert first != second  # two writers of one target (threads, processes) never share
+        for tmp in (first, second):
+            assert tmp.is_file() and not tmp.is_symlink()  # created, exclusively, by atomic_path
+            assert str(os.getpid()) not in tmp.parent.name  # nothing to guess it from
+            assert tmp.parent.stat().st_mode & 0o777 == 0o700  # nobody else can plant in it
+        first.write_text("1")
+        second.write_text("2")
+    assert target.read_text() == "1"  # the last to finish wins, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
+def test_a_symlink_planted_at_a_predictable_temporary_name_is_not_followed(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    # the name atomic_path used before (.<stem>.tmp-<pid><suffix>) and the target's own name
+    (out / f".metrics.tmp-{os.getpid()}.json").symlink_to(victim)
+    (out / "metrics.json").symlink_to(victim)
+    write_json(out / "metrics.json", {"a": 1})
+    assert victim.read_text() == "precious"
+    assert not (out / "metrics.json").is_symlink()
+    assert json.loads((out / "metrics.json").read_text()) == {"a": 1}
+
+
+def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path):
+    code = (
+        "import signal, sys, time; from pipeline.files import atomic_path\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as a stage starts, whatever pytest's\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_text('half'); print('writing', flush=True); time.sleep(60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    target = tmp_path / "out" / "train.pt"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.wait()
+    assert list(target.parent.iterdir()) == []  # neither the target nor a temporary file
 
 
 def _hold(path, seconds, holder="nightly run"):

@@ -126,9 +126,9 @@ def test_lone_and_interior_zeros_are_data(tmp_path, monkeypatch):
     [
         (lambda y: np.full_like(y, np.nan), "every intensity is NaN"),
         (lambda y: np.zeros_like(y), "fewer than the minimum"),
-        (lambda y: np.where(np.arange(y.size) < y.size - 20, 0.0, y), "fewer than the minimum"),
+        (lambda y: np.where(np.arange(y.size) < y.size - 10, 0.0, y), "fewer than the minimum"),
     ],
-    ids=["all NaN", "all zero", "20 left"],
+    ids=["all NaN", "all zero", "10 left"],
 )
 def test_a_spectrum_with_too_few_unmasked_points_is_one_line(tmp_path, monkeypatch, fill, expected):
     x, y = _spectrum(length=60)
