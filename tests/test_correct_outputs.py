@@ -178,7 +178,7 @@ def test_a_folder_swapped_for_a_symlink_after_the_check_is_not_followed(
     (out / "sub").mkdir(parents=True)
     real_read = correct.read_spectra
 
-    def read_then_swap(path, *args, **kwargs):  # the folder checked, then swapped while x is worked on
+    def read_then_swap(path, *args, **kwargs):  # checked, then swapped while x is read
         if path == x:
             (out / "sub").rmdir()
             (out / "sub").symlink_to(elsewhere)
