@@ -213,13 +213,15 @@ def sync_norm(module: nn.Module) -> nn.Module:
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     """DDP over ``model`` (already holding :class:`SyncNorm`) when several, else ``model``.
 
-    Buffers are not broadcast at every step: :class:`SyncNorm` updates the running
-    statistics from all-reduced sums, bitwise the same on every rank.
+    DDP's defaults: rank 0's buffers are broadcast before each forward pass, a no-op in
+    effect (:class:`SyncNorm` updates the running statistics from all-reduced sums, bitwise
+    the same on every rank), left on: ``broadcast_buffers=False`` is deprecated in torch 2.13,
+    and its replacement ``forward_sync_buffers`` may be missing from older versions.
     """
     if not active():
         return model
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
 def device_of_rank(default: torch.device) -> torch.device:

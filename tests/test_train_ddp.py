@@ -141,7 +141,8 @@ def test_the_stage_under_torchrun_writes_from_rank_0(tmp_path):
     from pipeline.stages._common import read_history
 
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump(tiny_params(train={"samples": 128, "eval_every": 64})))
+    train = {"samples": 128, "eval_every": 64, "workers": 1}  # a simulation process per rank
+    params.write_text(yaml.safe_dump(tiny_params(train=train)))
     assert simulate.main(["--params", str(params), "--out", str(tmp_path / "sim")]) == 0
     paths = {name: tmp_path / name for name in ("model.pt", "history.csv", "resume.pt")}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
