@@ -7,6 +7,7 @@ evaluation after every step makes each history row one step's loss over the glob
 
 import dataclasses
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -125,15 +126,20 @@ def test_two_gloo_processes_give_the_losses_and_weights_of_one(runs):
     assert losses[0][-1] < losses[0][0]  # it trained
 
 
-def test_an_interrupted_distributed_run_resumes_to_the_same_weights(runs, setup):
+def test_an_interrupted_distributed_run_resumes_with_two_processes_or_one(runs, setup):
     _, two, last, tmp = runs
     resume = tmp / "resumed.pt"
     _launch(2, setup, resume, tmp / "cut", stop_at=STEPS // 2)  # killed at evaluation 10
     assert torch.load(resume, weights_only=True)["seen"] == (STEPS // 2 - 1) * 32
+    alone = tmp / "alone.pt"
+    shutil.copy(resume, alone)
     again = _launch(2, setup, resume, tmp / "again")
     assert _rows(again[0]) == _rows(two[0])
     final = torch.load(resume, weights_only=True)["model"]
     assert _max_diff(final, last["two"]) == 0
+    # the resume file is one process's too: one process finishes what two started
+    _launch(1, setup, alone, tmp / "alone")
+    assert _max_diff(torch.load(alone, weights_only=True)["model"], last["one"]) <= WEIGHT_TOL
 
 
 def test_the_stage_under_torchrun_writes_from_rank_0(tmp_path):
