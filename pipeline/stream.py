@@ -13,7 +13,9 @@ resumed run picks up exactly where it stopped.
     ``w, w + W, ...``; the loader hands them over in round-robin order, so the main process
     sees blocks ``0, 1, 2, ...``) with ``prefetch`` blocks queued per worker, or in-process
     when ``workers`` is 0. The sequence of spectra therefore depends on the simulation params
-    and the seed only, not on the worker count or the batch size.
+    and the seed only, not on the worker count or the batch size. Under DDP, rank ``r`` of ``W``
+    makes blocks ``r, r + W, ...`` and the ranks exchange them
+    (:func:`pipeline.distributed.shared_batches`): the same sequence again.
 :class:`FixedSet`
     In-memory tensors (fine-tuning's real + replayed spectra), in passes: pass ``p`` visits
     them in the order of the ``p + 1``-th ``randperm`` of a generator seeded with ``seed``
@@ -69,20 +71,27 @@ def simulated_block(
 
 
 class _Blocks(torch.utils.data.IterableDataset):
-    """Blocks ``first, first + 1, ...`` of the stream, shared out among loader workers."""
+    """Blocks ``first, first + stride, ...`` of the stream, shared out among loader workers."""
 
     def __init__(
-        self, params: SimulateParams, seed: int, first: int, block: int, normalisation: str
+        self,
+        params: SimulateParams,
+        seed: int,
+        first: int,
+        block: int,
+        normalisation: str,
+        stride: int = 1,
     ) -> None:
         self.params, self.seed, self.first, self.block = params, seed, first, block
-        self.normalisation = normalisation
+        self.normalisation, self.stride = normalisation, stride
 
     def __iter__(self) -> Iterator[Batch]:
         info = torch.utils.data.get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
         if info is not None:
             torch.set_num_threads(1)  # a worker simulates in numpy; leave the cores to training
-        for k in itertools.count(self.first + worker, workers):
+        step = workers * self.stride
+        for k in itertools.count(self.first + worker * self.stride, step):
             yield simulated_block(self.params, self.seed, k, self.block, self.normalisation)
 
 
@@ -126,9 +135,13 @@ class SimulatedStream:
             ["stream", to_dict(self.params), self.seed, self.block, self.normalisation]
         ).encode()
 
-    def blocks(self, first: int = 0) -> Iterator[Batch]:
-        """Blocks ``first, first + 1, ...`` in order, from the workers (or in-process)."""
-        dataset = _Blocks(self.params, self.seed, first, self.block, self.normalisation)
+    def blocks(self, first: int = 0, stride: int = 1) -> Iterator[Batch]:
+        """Blocks ``first, first + stride, ...`` in order, from the workers (or in-process).
+
+        ``stride`` > 1: the blocks of one of ``stride`` training processes
+        (:func:`pipeline.distributed.shared_batches`).
+        """
+        dataset = _Blocks(self.params, self.seed, first, self.block, self.normalisation, stride)
         if self.workers == 0:
             return iter(dataset)
         loader = torch.utils.data.DataLoader(
@@ -143,20 +156,25 @@ class SimulatedStream:
     def batches(self, start: int, batch_size: int) -> Iterator[Batch]:
         """Batches of ``batch_size`` spectra, from spectrum ``start`` of the stream on."""
         first, skip = divmod(start, self.block)
-        xs: list[torch.Tensor] = []
-        ys: list[torch.Tensor] = []
-        held = 0
-        for x, y in self.blocks(first):
-            if skip:
-                x, y, skip = x[skip:], y[skip:], 0
-            xs.append(x)
-            ys.append(y)
-            held += len(x)
-            while held >= batch_size:
-                x_all = xs[0] if len(xs) == 1 else torch.cat(xs)
-                y_all = ys[0] if len(ys) == 1 else torch.cat(ys)
-                yield x_all[:batch_size], y_all[:batch_size]
-                xs, ys, held = [x_all[batch_size:]], [y_all[batch_size:]], held - batch_size
+        return cut_batches(self.blocks(first), skip, batch_size)
+
+
+def cut_batches(blocks: Iterator[Batch], skip: int, batch_size: int) -> Iterator[Batch]:
+    """The spectra of ``blocks``, the first ``skip`` left out, in batches of ``batch_size``."""
+    xs: list[torch.Tensor] = []
+    ys: list[torch.Tensor] = []
+    held = 0
+    for x, y in blocks:
+        if skip:
+            x, y, skip = x[skip:], y[skip:], 0
+        xs.append(x)
+        ys.append(y)
+        held += len(x)
+        while held >= batch_size:
+            x_all = xs[0] if len(xs) == 1 else torch.cat(xs)
+            y_all = ys[0] if len(ys) == 1 else torch.cat(ys)
+            yield x_all[:batch_size], y_all[:batch_size]
+            xs, ys, held = [x_all[batch_size:]], [y_all[batch_size:]], held - batch_size
 
 
 class FixedSet:

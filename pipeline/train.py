@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from pipeline import distributed
 from pipeline.config import ModelParams, TrainParams, to_dict
 from pipeline.device import pick_device, resolve_precision, step_autocast, tuned_kernels
 from pipeline.errors import one_line
@@ -152,29 +153,52 @@ def train(
     frozen_norm
         Keep the batch-norm statistics of ``init_state`` (fine-tuning batches of another
         domain would otherwise shift them, and with them every simulated prediction).
+
+    Raises
+    ------
+    pipeline.distributed.WorldSizeError
+        Under DDP, the world size does not divide ``batch_size`` or ``samples``.
+    ValueError
+        Under DDP, a source other than a :class:`~pipeline.stream.SimulatedStream`.
+
+    Notes
+    -----
+    In a torch.distributed process group of ``W`` ranks (:mod:`pipeline.distributed`), every
+    rank calls this: each trains on its ``1/W`` of every global batch of the one-process
+    stream, the gradient is that of the global batch's RMSE, and every rank returns the same
+    weights and history; rank 0 alone writes ``resume_path`` and shows progress.
     """
     plan = recipe(plan) if isinstance(plan, TrainParams) else plan
     source = FixedSet(source, plan.seed) if isinstance(source, tuple) else source
+    shared = distributed.active()
+    if shared:
+        sizes = {"batch_size": plan.batch_size, "samples": plan.samples}
+        distributed.check_world(distributed.size(), sizes)
+        if not isinstance(source, SimulatedStream):
+            raise ValueError("distributed training takes the simulated stream only")
     torch.manual_seed(plan.seed)
     if plan.threads:
         torch.set_num_threads(plan.threads)
-    device = pick_device()
-    model = build_model(
+    device = distributed.device_of_rank(pick_device())
+    net = build_model(
         model_params.arch, model_params.channels, model_params.enc_kernel, model_params.dec_kernel
     )
     if init_state is not None:
-        model.load_state_dict(init_state)
-    model = model.to(device)
+        net.load_state_dict(init_state)
+    net = (distributed.sync_norm(net) if shared else net).to(device)  # net: weights, val
+    model = distributed.wrap(net, device)  # what trains: DDP when several processes
     kind = torch.optim.AdamW if plan.optimiser == "adamw" else torch.optim.Adam
-    optimiser = kind(model.parameters(), lr=plan.lr, weight_decay=plan.weight_decay)
+    optimiser = kind(net.parameters(), lr=plan.lr, weight_decay=plan.weight_decay)
     history: list[Evaluation] = []
-    best = {"val_mae": math.inf, "state": _cpu_state(model)}
+    best = {"val_mae": math.inf, "state": _cpu_state(net)}
     seen = 0
+    writer = distributed.rank() == 0
+    progress = progress and writer
 
     tag = _resume_tag(model_params, plan, source)
-    state = _load_resume(resume_path, tag)
+    state = distributed.from_rank0(lambda: _load_resume(resume_path, tag), device)
     if state is not None:
-        model.load_state_dict(state["model"])
+        net.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         history = [Evaluation(**row) for row in json.loads(state["history"])]
         best = {"val_mae": state["best_val_mae"], "state": state["best"]}
@@ -182,12 +206,17 @@ def train(
 
     autocast = step_autocast(device, plan.precision)
     if progress:
-        print(f"training on {device} in {resolve_precision(device, plan.precision)}")
+        ranks = f", {distributed.size()} processes" if shared else ""
+        print(f"training on {device} in {resolve_precision(device, plan.precision)}{ranks}")
     bar = tqdm(total=plan.samples, initial=seen, unit="spectra", disable=not progress)
     total = count = 0.0
     start = time.perf_counter()
     next_eval = min(plan.samples, (seen // plan.eval_every + 1) * plan.eval_every)
-    batches = source.batches(seen, plan.batch_size)
+    if shared:  # the same global batches, each rank simulating 1/W of them
+        batches = distributed.shared_batches(source, seen, plan.batch_size, device)
+    else:
+        batches = source.batches(seen, plan.batch_size)
+    loss_of = distributed.global_rmse if shared else rmse
     with tuned_kernels(device), bar, contextlib.closing(batches):  # closing: stops workers
         _train_mode(model, frozen_norm)
         while seen < plan.samples:
@@ -196,8 +225,9 @@ def train(
             lr = learning_rate(plan, seen, take)
             for group in optimiser.param_groups:
                 group["lr"] = lr
-            xb, yb = xb[:take].to(device), yb[:take].to(device)
-            loss = train_step(model, optimiser, xb, yb, autocast)
+            mine = distributed.part(take)  # this rank's slice of the global batch
+            xb, yb = xb[:take][mine].to(device), yb[:take][mine].to(device)
+            loss = train_step(model, optimiser, xb, yb, autocast, loss_of)
             total += loss.item() * take
             count += take
             seen += take
@@ -205,7 +235,7 @@ def train(
             bar.set_postfix(rmse=f"{total / count:.4f}", lr=f"{lr:.2e}")
             if seen < next_eval:
                 continue
-            val_mae, val_rmse = evaluate_model(model, val_xy, plan.batch_size, device)
+            val_mae, val_rmse = evaluate_model(net, val_xy, plan.batch_size, device)
             row = Evaluation(
                 len(history) + 1,
                 seen,
@@ -217,9 +247,9 @@ def train(
             )
             history.append(row)
             if val_mae < best["val_mae"]:
-                best = {"val_mae": val_mae, "state": _cpu_state(model)}
-            if resume_path is not None:
-                _save_resume(resume_path, tag, model, optimiser, seen, history, best)
+                best = {"val_mae": val_mae, "state": _cpu_state(net)}
+            if resume_path is not None and writer:
+                _save_resume(resume_path, tag, net, optimiser, seen, history, best)
             total = count = 0.0
             start = time.perf_counter()
             next_eval = min(plan.samples, next_eval + plan.eval_every)
@@ -241,19 +271,27 @@ def train_step(
     xb: torch.Tensor,
     yb: torch.Tensor,
     autocast: torch.autocast,
+    loss_of=None,
 ) -> torch.Tensor:
     """One optimisation step on a batch; return its RMSE loss (detached).
 
     The forward pass runs under ``autocast`` (:func:`step_autocast`: bf16 with fp32 master
-    weights, or off), the RMSE in fp32. ``benchmarks/train_speed.py`` times this very function.
+    weights, or off), the loss in fp32: ``loss_of(pred, yb)``, by default :func:`rmse`
+    (:func:`pipeline.distributed.global_rmse` under DDP). ``benchmarks/train_speed.py``
+    times this very function.
     """
     with autocast:
         pred = model(xb)
-    loss = torch.sqrt(torch.mean((pred.float() - yb) ** 2))  # RMSE
+    loss = (loss_of or rmse)(pred, yb)
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     optimiser.step()
     return loss.detach()
+
+
+def rmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The RMSE of a batch of predictions ``(B, 1, L)``, in fp32."""
+    return torch.sqrt(torch.mean((pred.float() - target) ** 2))
 
 
 @torch.no_grad()
@@ -263,16 +301,21 @@ def evaluate_model(
     batch_size: int,
     device: torch.device,
 ) -> tuple[float, float]:
-    """Mean absolute error and RMSE of the predicted normalised baselines."""
+    """Mean absolute error and RMSE of the predicted normalised baselines.
+
+    Under DDP each rank predicts its share of ``xy`` and the sums are all-reduced.
+    """
     model.eval()
     abs_sum = sq_sum = 0.0
     x, y = xy
+    x, y = x[distributed.part(len(x))], y[distributed.part(len(x))]
     for i in range(0, len(x), batch_size):
         err = model(x[i : i + batch_size].to(device)).float() - y[i : i + batch_size].to(device)
         abs_sum += err.abs().sum().item()
         sq_sum += (err**2).sum().item()
-    n = y.numel()
-    return abs_sum / n, math.sqrt(sq_sum / n)
+    sums = distributed.sum_all(torch.tensor([abs_sum, sq_sum], dtype=torch.float64, device=device))
+    n = xy[1].numel()
+    return sums[0].item() / n, math.sqrt(sums[1].item() / n)
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -12,17 +12,28 @@ runs standalone: ``python -m pipeline.stages.train --profile full ...``. An inte
 resumes from ``--resume`` (written at every evaluation, removed at the end) when run again
 with the same params. One trainer at a time writes ``--out`` (``<out>.lock``,
 :mod:`pipeline.lifeline`); under DVC, the trainer dies with DVC.
+
+Under ``torchrun --nproc-per-node N -m pipeline.stages.train ...`` the N processes train as
+one with DDP (:mod:`pipeline.distributed`: the same global batches, each process on ``1/N``
+of every batch; NCCL on GPUs, gloo on CPUs); rank 0 alone holds the lock and writes the
+checkpoint, the history, the resume file and the messages. A process count that does not
+divide the batch size (or the budget) is refused in one line before any work
+(``--check-world N`` checks it without training: ``scripts/train_full.sh`` does so before
+starting torchrun).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from pipeline import distributed
 from pipeline.checkpoint import save_checkpoint
 from pipeline.config import ModelParams, Params, load_params
 from pipeline.lifeline import only_writer
@@ -72,18 +83,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--student", action="store_true", help="the fast variant (student.*)")
     parser.add_argument("--profile", help="lay profiles.PROFILE of params.yaml over it")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--check-world",
+        type=int,
+        metavar="N",
+        help="only check that N processes (torchrun) can share the batch, then exit",
+    )
     args = parser.parse_args(argv)
     params = load_params(args.params, args.profile)  # checked before any work
+    _, plan = settings(params, args.student)
+    budget = "student.samples" if args.student else "train.samples"
+    try:
+        distributed.check_world(
+            args.check_world or distributed.world_size(),
+            {"train.batch_size": plan.batch_size, budget: plan.samples},
+        )
+    except distributed.WorldSizeError:
+        if int(os.environ.get("RANK", "0")) == 0:
+            raise  # one line from rank 0; the other ranks leave quietly
+        return 1
+    if args.check_world:
+        return 0
     command = "raman-baseline train-fast" if args.student else "raman-baseline train"
-    with only_writer(args.out, command):  # a second trainer on these outputs is refused
-        val = load_sets(args.data, ("val",))["val"]
-        start = time.perf_counter()
-        progress = not args.no_progress
-        state, history, model_params = run(params, val, args.student, args.resume, progress)
-        seconds = time.perf_counter() - start
-        save_checkpoint(args.out, state, model_params)
-        write_history(args.history, history)
-        args.resume.unlink(missing_ok=True)  # finished: nothing to resume
+    with distributed.process_group() as rank:
+        # a second trainer on these outputs is refused; rank 0 alone writes them
+        lock = only_writer(args.out, command) if rank == 0 else contextlib.nullcontext()
+        with lock:
+            val = load_sets(args.data, ("val",))["val"]
+            start = time.perf_counter()
+            progress = not args.no_progress
+            state, history, model_params = run(params, val, args.student, args.resume, progress)
+            seconds = time.perf_counter() - start
+            if rank == 0:
+                save_checkpoint(args.out, state, model_params)
+                write_history(args.history, history)
+                args.resume.unlink(missing_ok=True)  # finished: nothing to resume
+    if rank:
+        return 0
     best = min(history, key=lambda e: e.val_mae)
     print(
         f"trained on {history[-1].samples:,} spectra in {seconds:.0f} s "
