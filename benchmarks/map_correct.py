@@ -93,11 +93,13 @@ def measured(command: list[str], cwd: Path, kill_when=None) -> dict:
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-        root, peak, killed, cpu = psutil.Process(process.pid), 0, False, {}
+        root, peak, killed, cpu, trace = psutil.Process(process.pid), 0, False, {}, []
         while process.poll() is None:
             try:
                 tree = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(_rss(p) for p in tree))
+                rss = sum(_rss(p) for p in tree)
+                peak = max(peak, rss)
+                trace.append((time.perf_counter() - started, rss))
                 cpu.update({p.pid: _cpu(p, cpu.get(p.pid, 0.0)) for p in tree})
             except psutil.NoSuchProcess:
                 pass
@@ -109,8 +111,15 @@ def measured(command: list[str], cwd: Path, kill_when=None) -> dict:
         log.seek(0)
         output = log.read()
     wall = time.perf_counter() - started
-    seconds = sum(cpu.values())
-    return {"wall": wall, "peak": peak, "out": output, "rc": process.returncode, "cpu": seconds}
+    halves = [max((r for t, r in trace if (t < wall / 2) == first), default=0) for first in (1, 0)]
+    return {
+        "wall": wall,
+        "peak": peak,
+        "halves": halves,
+        "out": output,
+        "rc": process.returncode,
+        "cpu": sum(cpu.values()),
+    }
 
 
 def _cpu(process, last: float) -> float:
@@ -185,7 +194,9 @@ def run(args, folder: Path) -> int:
         f"correct-map, {args.workers} workers: {n:,} spectra in {full['wall']:.1f} s end to end "
         f"= {n / full['wall']:.0f} spectra/s ({in_run:.0f} spectra/s once the cluster is up); "
         f"peak RSS of the process tree {full['peak'] / 1e9:.2f} GB; "
-        f"{1e3 * full['cpu'] / n:.2f} CPU ms per spectrum (all processes)"
+        f"{1e3 * full['cpu'] / n:.2f} CPU ms per spectrum (all processes); peak RSS in the "
+        f"first and second half of the run: {full['halves'][0] / 1e9:.2f}, "
+        f"{full['halves'][1] / 1e9:.2f} GB"
     )
     total = int(ran.group(2))
     half = measured(
@@ -225,7 +236,7 @@ def run(args, folder: Path) -> int:
         rate = n / full["wall"]
         print(
             f"extrapolation (not measured): {TARGET:,} spectra at {rate:.0f} spectra/s would take "
-            f"{TARGET / rate / 60:.0f} min; memory is bounded by the chunk, not the map size"
+            f"{TARGET / rate / 60:.0f} min"
         )
     print(f"load average after: {load_average()}")
     return 0

@@ -185,7 +185,8 @@ def cmd_correct_map(argv: list[str]) -> int:
     )
     chunks = map_io.spectra_chunks(source.shape, args.chunk)
     map_io.prepare_output(args.out, source, x, chunks, attrs, args.overwrite)  # before any work
-    with maps.cluster(args.scheduler, args.workers) as (client, where):
+    stop = correct.terminate_cleanly("correct-map")  # SIGTERM: the local cluster is closed
+    with stop, maps.cluster(args.scheduler, args.workers) as (client, where):
         print(f"correcting {source.spectra} spectra of {args.input} {source.shape} with {how}")
         print(f"on {where}")
         report = maps.correct_map(

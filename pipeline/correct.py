@@ -445,19 +445,19 @@ def _inside(stem: Path, outdir: Path) -> None:
 
 
 @contextlib.contextmanager
-def _terminate_cleanly() -> Iterator[None]:
+def terminate_cleanly(command: str = "correct") -> Iterator[None]:
     """SIGTERM ends the run like Ctrl-C: the file being written loses all its outputs.
 
     The handler raises :class:`SystemExit` (status 143) in the main thread, so
-    :func:`write_outputs` removes what it wrote for the current input; elsewhere (a thread)
-    nothing is installed.
+    :func:`write_outputs` removes what it wrote for the current input (``correct-map``: its
+    local cluster is closed); elsewhere (a thread) nothing is installed.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum, frame):
-        print("raman-baseline correct: terminated (SIGTERM)", file=sys.stderr)
+        print(f"raman-baseline {command}: terminated (SIGTERM)", file=sys.stderr)
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -490,7 +490,7 @@ def correct_files(
     paths = list(dict.fromkeys(Path(p) for p in paths))  # each file once, in order
     check_outdir(paths, outdir)
     report = Report()
-    with _terminate_cleanly():
+    with terminate_cleanly():
         for path, stem in tqdm(
             list(zip(paths, output_stems(paths, outdir), strict=True)),
             desc="correct",

@@ -40,6 +40,7 @@ from pipeline.normalise import LENGTH_MODES
 from pipeline.spectra_io import MIN_POINTS
 
 SPECTRA_PER_CHUNK = 4096  # whole spectra per chunk: 16 MB of float64 at 512 points
+WAIT_FOR_WORKERS_S = 60  # an existing cluster with no worker: how long before giving up
 
 
 class MapError(RuntimeError):
@@ -254,7 +255,14 @@ def cluster(scheduler: str | None = None, workers: int = 0) -> Iterator[tuple[An
     """A Dask client and one line naming the cluster: ``scheduler``'s, else a local one.
 
     Local: a :class:`distributed.LocalCluster` of ``workers`` processes (0: one per core),
-    one thread each, no dashboard.
+    one thread each, no dashboard. An existing cluster must have a worker within
+    :data:`WAIT_FOR_WORKERS_S` seconds.
+
+    Raises
+    ------
+    OSError
+        The scheduler cannot be reached in 10 s; ``TimeoutError`` (an ``OSError``): it has no
+        worker.
     """
     import logging
     import os
@@ -263,6 +271,7 @@ def cluster(scheduler: str | None = None, workers: int = 0) -> Iterator[tuple[An
 
     if scheduler:
         with Client(scheduler, timeout="10s") as client:
+            client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)  # none: TimeoutError, one line
             n = len(client.scheduler_info()["workers"])
             yield client, f"the Dask cluster at {scheduler} ({n} workers)"
         return

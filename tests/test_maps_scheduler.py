@@ -63,7 +63,7 @@ def test_command_reaches_a_scheduler_and_worker_by_address(tmp_path):
             timeout=120,
         )
         assert done.returncode == 0, done.stderr
-        assert f"on the Dask cluster at {address}" in done.stdout
+        assert f"on the Dask cluster at {address} (1 workers)" in done.stdout
         assert "4 of 4 chunks run" in done.stdout
         out = zarr.open_group(tmp_path / "out.zarr", mode="r")
         assert out["done"][...].all()
