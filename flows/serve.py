@@ -1,4 +1,4 @@
-"""Serve the training flow on a cron schedule (nightly by default) and the fine-tuning flow.
+"""Serve the training flow on a cron schedule (nightly by default), fine-tuning and map flows.
 
 Needs a running Prefect server (``PREFECT_API_URL``); the ephemeral server does not schedule::
 
@@ -6,6 +6,8 @@ Needs a running Prefect server (``PREFECT_API_URL``); the ephemeral server does 
     PREFECT_API_URL=http://127.0.0.1:4200/api python -m flows.serve --workspace .
     prefect deployment run raman-training/nightly --param overrides='{"train": {"samples": 100000}}'
     prefect deployment run raman-finetune/on-demand   # after adding real spectra
+    prefect deployment run raman-map-correction/on-demand \
+        --param input_path=map.zarr --param output=map-corrected.zarr
 
 The process polls the server for the deployment's runs (scheduled or triggered) and runs each
 in a subprocess, until SIGTERM or Ctrl-C.
@@ -21,10 +23,12 @@ from prefect import serve
 from prefect.schedules import Cron
 
 from flows.finetune import finetune_flow
+from flows.maps import map_flow
 from flows.training import training_flow
 
 DEPLOYMENT = "nightly"
 FINETUNE_DEPLOYMENT = "on-demand"  # raman-finetune/on-demand: no schedule, run when data changes
+MAP_DEPLOYMENT = "on-demand"  # raman-map-correction/on-demand: a map corrected when asked
 CRON = "0 2 * * *"  # 02:00 every night
 
 
@@ -81,6 +85,12 @@ def main(argv: list[str] | None = None) -> None:
             parameters=common,
             tags=["raman-baseline"],
             description=f"fine-tuning of the production network on {workspace}/data/real",
+        ),
+        map_flow.to_deployment(
+            name=MAP_DEPLOYMENT,
+            parameters={"workspace": str(workspace)},
+            tags=["raman-baseline"],
+            description=f"a map corrected chunk by chunk on Dask (paths relative to {workspace})",
         ),
     )
 

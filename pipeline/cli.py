@@ -37,7 +37,7 @@ STAGES = {
     "semireal": "semireal",
     "evaluate-real": "evaluate_real",
 }
-USER = ("correct", "promote", "rollback", "ship")
+USER = ("correct", "correct-map", "promote", "rollback", "ship")
 
 
 def _summary(module: str) -> str:
@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         help_ = _summary(f"pipeline.stages.{module}")
         sub.add_parser(command, aliases=aliases, help=help_, add_help=False)
     for command in USER:
-        sub.add_parser(command, help=globals()[f"cmd_{command}"].__doc__, add_help=False)
+        handler = globals()[f"cmd_{command.replace('-', '_')}"]
+        sub.add_parser(command, help=handler.__doc__, add_help=False)
     return parser
 
 
@@ -146,6 +147,83 @@ def cmd_correct(argv: list[str]) -> int:
     return 0
 
 
+def cmd_correct_map(argv: list[str]) -> int:
+    """Remove the baseline of a map of spectra (Zarr, HDF5, .npy) on Dask, into a Zarr store."""
+    from pipeline.quiet import no_telemetry, private_matplotlib_dir
+
+    no_telemetry()  # as correct: nothing under the user's home (pipeline/quiet.py)
+    private_matplotlib_dir()
+    from pipeline import correct, map_io, maps, outputs
+    from pipeline.config import load_params
+    from pipeline.normalise import LENGTH_MODES
+
+    parser = argparse.ArgumentParser(
+        prog="raman-baseline correct-map", description=cmd_correct_map.__doc__
+    )
+    parser.add_argument("input", type=Path, metavar="INPUT", help="Zarr store, HDF5 file, .npy")
+    parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUTPUT.zarr")
+    parser.add_argument("--axis", type=Path, help="the axis (L,), .npy or text: needed for .npy")
+    parser.add_argument("--dataset", default=map_io.INTENSITY, help="default: intensity")
+    parser.add_argument("--axis-dataset", default=map_io.WAVENUMBER, help="default: wavenumber")
+    parser.add_argument("--method", choices=correct.METHODS, default=correct.DEFAULT_METHOD)
+    parser.add_argument("--model", help="as correct's --model")
+    parser.add_argument("--store", help="as correct's --store")
+    parser.add_argument("--length-mode", choices=LENGTH_MODES, default=LENGTH_MODES[0])
+    parser.add_argument("--classical-report", type=Path)
+    parser.add_argument("--refined-report", type=Path)
+    parser.add_argument("--scheduler", help="tcp://HOST:PORT of a Dask scheduler (default: local)")
+    parser.add_argument("--workers", type=int, default=0, help="local: processes (0: per core)")
+    parser.add_argument("--chunk", type=int, default=maps.SPECTRA_PER_CHUNK, help="spectra")
+    parser.add_argument("--overwrite", action="store_true", help="replace another map's output")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--params", type=Path, help="default: params.yaml if it exists")
+    args = parser.parse_args(argv)
+    source, x = map_io.open_input(args.input, args.dataset, args.axis_dataset, args.axis)
+    default = Path("params.yaml")
+    named = args.params or (default if default.is_file() else None)
+    params = load_params(named) if named is not None else None
+    if args.classical_report and not args.classical_report.is_file():
+        raise correct.CorrectionError(f"--classical-report {args.classical_report}: no such file")
+    recipe, attrs, how = maps.plan(
+        args.method,
+        args.model,
+        args.store,
+        params,
+        args.length_mode,
+        args.classical_report,
+        args.refined_report,
+    )
+    chunks = map_io.spectra_chunks(source.shape, args.chunk)
+    map_io.prepare_output(args.out, source, x, chunks, attrs, args.overwrite)  # before any work
+    stop = outputs.terminate_cleanly("correct-map")  # SIGTERM: the local cluster is closed
+    with stop, maps.cluster(args.scheduler, args.workers) as (client, where):
+        print(f"correcting {source.spectra} spectra of {args.input} {source.shape} with {how}")
+        print(f"on {where}")
+        report = maps.correct_map(
+            source,
+            x,
+            args.out,
+            recipe,
+            attrs,
+            client,
+            args.chunk,
+            progress=not args.no_progress,
+        )
+    rate = report.spectra / report.seconds if report.seconds else 0.0
+    print(
+        f"{report.ran} of {report.chunks} chunks run ({report.skipped} done before): "
+        f"{report.spectra} spectra in {report.seconds:.1f} s ({rate:.0f} spectra/s) into {args.out}"
+    )
+    if report.dead or report.masked_pixels:
+        where_dead = ", ".join(str(i) for i in report.first_dead)
+        print(
+            f"  note: {report.dead} spectra with too few usable pixels left empty (NaN)"
+            + (f", first at {where_dead}" if where_dead else "")
+            + f"; {report.masked_pixels} NaN, Inf or padding pixels left out of the fit"
+        )
+    return 0
+
+
 def cmd_promote(argv: list[str]) -> int:
     """Give a registered version the production alias, by hand, with a reason."""
     parser = argparse.ArgumentParser(prog="raman-baseline promote", description=cmd_promote.__doc__)
@@ -204,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         if command in STAGES:
             tie_to_dvc()  # run by dvc repro: end with it, never as an orphan
             return importlib.import_module(f"pipeline.stages.{STAGES[command]}").main(rest)
-        return globals()[f"cmd_{command}"](rest)
+        return globals()[f"cmd_{command.replace('-', '_')}"](rest)
 
     return run(command, call, params[0])
 

@@ -140,17 +140,34 @@ def choose_network(
 ) -> tuple[OnnxBaseline, str]:
     """The network ``correct`` runs, and one line saying which and why.
 
-    ``model`` (``--model``) wins; a ``models:/`` URI is read from :func:`find_store`'s
-    registry, and ``production`` means ``models:/resunet1d@production``. With no ``model``:
-    the registry's fast variant when one is within ``student.max_rmse_ratio`` of production
-    on every benchmark (:func:`registered_default`), else ``production``; with no registry
-    found, the shipped model. ``params`` (None without a ``params.yaml``) gives an ONNX
-    file's grid and the ratio, else the shipped model's card does.
+    :func:`network_spec` chooses it; :func:`load_network` loads it.
 
     Raises
     ------
     RegistryError, ModelLoadError, ShippedModelError
         As :func:`load_network`; never answered by falling back to another model.
+    """
+    spec, grid, uri, which = network_spec(model, store, params)
+    return load_network(spec, grid, uri), which
+
+
+def network_spec(
+    model: str | None, store: str | None, params: Params | None
+) -> tuple[str, int, str | None, str]:
+    """Which network ``correct`` runs: ``(spec, grid, registry URI, one line saying why)``.
+
+    ``model`` (``--model``) wins; a ``models:/`` URI is read from :func:`find_store`'s
+    registry, and ``production`` means ``models:/resunet1d@production``. With no ``model``:
+    the registry's fast variant when one is within ``student.max_rmse_ratio`` of production
+    on every benchmark (:func:`registered_default`), else ``production``; with no registry
+    found, the shipped model. ``params`` (None without a ``params.yaml``) gives an ONNX
+    file's grid and the ratio, else the shipped model's card does. The answer is what
+    :func:`load_network` takes (``correct-map``'s workers load it again from there).
+
+    Raises
+    ------
+    RegistryError, ShippedModelError
+        The registry failed, or the shipped model does not match its card.
     """
     uri, how = find_store(store)
     if model == PRODUCTION:
@@ -159,17 +176,16 @@ def choose_network(
     if spec == SHIPPED:
         found = shipped.load()
         why = "" if model else f" ({how})"
-        return _onnx(found.onnx, found.grid), f"the shipped model {found.label}{why}"
+        return SHIPPED, found.grid, None, f"the shipped model {found.label}{why}"
     chosen = ""
     if model is None:
         spec, chosen = registered_default(uri, params)
     grid = params.simulate.length if params is not None else None
     if spec.lower().endswith(".onnx") and grid is None:
         grid = shipped.read_card()["grid"]  # the grid every model so far was trained on
-    network = load_network(spec, grid or 0, uri)
     registered = uri is not None and spec.startswith(("models:/", "runs:/"))
     where = f" in {uri} (from {how})" if registered else ""
-    return network, f"{spec}{where}{chosen}"
+    return spec, grid or 0, uri, f"{spec}{where}{chosen}"
 
 
 def registered_default(uri: str, params: Params | None) -> tuple[str, str]:

@@ -310,18 +310,19 @@ def _fd_inside(fd: int, stem: Path, outdir: Path) -> None:
 
 
 @contextlib.contextmanager
-def terminate_cleanly() -> Iterator[None]:
+def terminate_cleanly(command: str = "correct") -> Iterator[None]:
     """SIGTERM ends the run like Ctrl-C: the input being written loses all its outputs.
 
     The handler raises :class:`SystemExit` (status 143) in the main thread, so :func:`staged`
-    removes what it wrote for the current input; elsewhere (a thread) nothing is installed.
+    removes what it wrote for the current input (``correct-map``: its local cluster is
+    closed); elsewhere (a thread) nothing is installed. ``command`` is named in the message.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum, frame):
-        print("raman-baseline correct: terminated (SIGTERM)", file=sys.stderr)
+        print(f"raman-baseline {command}: terminated (SIGTERM)", file=sys.stderr)
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, stop)

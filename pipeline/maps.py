@@ -1,0 +1,365 @@
+"""``correct-map``: baselines of maps of millions of spectra, chunk by chunk on a Dask cluster.
+
+The map is read lazily (:mod:`pipeline.map_io`: a dask array chunked along the spectra axes
+only) and every chunk is corrected by the same method ``correct`` runs, built the same way
+(:func:`build_method`: :func:`pipeline.correct.network_spec` and
+:func:`pipeline.correct.load_network` for the network, :func:`pipeline.correct.refined_method`
+and :func:`pipeline.correct.classical_method` for the rest; the default method
+:data:`pipeline.correct.DEFAULT_METHOD`), with masked pixels left out of the fit as
+:mod:`pipeline.masking` does for ``correct``. A worker process builds the method once
+(:func:`worker_method`), with one ONNX Runtime stream (one thread): the cluster, one
+single-threaded worker process per core, gives the parallelism. Each chunk's task reads its
+spectra, fits them, writes ``baseline`` and ``corrected`` into the output Zarr store, then marks
+the chunk done (:func:`correct_block`); a rerun skips the chunks marked done. Memory is bounded
+by the chunk size: a worker holds a few chunks at a time, never the map.
+
+Bad pixels: Inf is taken as NaN (a saturated or dead pixel), and NaN pixels are masked as in
+``correct``; a spectrum left with fewer than :data:`pipeline.spectra_io.MIN_POINTS` pixels (a
+dead pixel of the map: NaN or zeros only) gets NaN everywhere and is counted, never an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import correct, map_io, shipped
+from pipeline.baselines import BaselineFn
+from pipeline.config import Params
+from pipeline.errors import one_line
+from pipeline.masking import Masked, find_masked, fit_unmasked
+from pipeline.normalise import LENGTH_MODES
+from pipeline.spectra_io import MIN_POINTS
+
+SPECTRA_PER_CHUNK = 4096  # whole spectra per chunk: 16 MB of float64 at 512 points
+WAIT_FOR_WORKERS_S = 60  # an existing cluster with no worker: how long before giving up
+
+
+class MapError(RuntimeError):
+    """A map run that failed; the message says which chunk and why (chunks done stay done)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How every chunk is corrected: what a worker needs to build the method itself.
+
+    Attributes
+    ----------
+    method
+        One of :data:`pipeline.correct.METHODS`.
+    spec, grid, uri
+        The network, as :func:`pipeline.correct.load_network` takes it (network methods
+        only); a registry alias is pinned to its version, so every worker runs the same one.
+    length_mode, params, classical_report, refined_report
+        As ``correct``'s options.
+    """
+
+    method: str = correct.DEFAULT_METHOD
+    spec: str = ""
+    grid: int = 0
+    uri: str | None = None
+    length_mode: str = LENGTH_MODES[0]
+    params: Params | None = None
+    classical_report: Path | None = None
+    refined_report: Path | None = None
+
+
+@dataclass
+class MapReport:
+    """What a run of :func:`correct_map` did."""
+
+    chunks: int = 0
+    skipped: int = 0  # chunks found done by an earlier run
+    ran: int = 0
+    spectra: int = 0  # spectra corrected by this run
+    dead: int = 0  # spectra with too few usable pixels: NaN in the outputs
+    masked_pixels: int = 0  # pixels left out of the fit in the other spectra
+    seconds: float = 0.0
+    first_dead: list[tuple[int, ...]] = field(default_factory=list)  # up to 5, map indices
+
+
+def plan(
+    method: str,
+    model: str | None = None,
+    store: str | None = None,
+    params: Params | None = None,
+    length_mode: str = LENGTH_MODES[0],
+    classical_report: Path | None = None,
+    refined_report: Path | None = None,
+) -> tuple[Recipe, dict[str, Any], str]:
+    """Resolve the method as ``correct`` would: ``(recipe, attributes, one line saying how)``.
+
+    The method is built once here (the model loaded), so that a bad model or report is an
+    error before any work. ``attributes`` name the model URI, its version, the method and
+    the package version, for the output store.
+
+    Raises
+    ------
+    RegistryError, ModelLoadError, ShippedModelError, CorrectionError
+        As ``correct``'s.
+    """
+    spec, grid, uri, which, version = "", 0, None, "", ""
+    if method in correct.NETWORK_METHODS:
+        spec, grid, uri, which = correct.network_spec(model, store, params)
+        spec, version = _pinned(spec, uri)
+    else:  # read by the workers: an absolute path, the same for all of them
+        classical_report = Path(classical_report or "reports/classical.json").resolve()
+    refined_report = refined_report.resolve() if refined_report is not None else None
+    recipe = Recipe(method, spec, grid, uri, length_mode, params, classical_report, refined_report)
+    _, how = build_method(recipe)
+    if which:
+        how = f"ResUNet-1D, {which}, length mode {length_mode}; {how}"
+    attrs = {
+        "method": method,
+        "model": spec or None,
+        "model_version": version or None,
+        "length_mode": length_mode if spec else None,
+        "how": how,
+        "package_version": package_version(),
+    }
+    return recipe, attrs, how
+
+
+def _pinned(spec: str, uri: str | None) -> tuple[str, str]:
+    """``spec`` with a registry alias replaced by its version, and that version."""
+    if spec == correct.SHIPPED:
+        return spec, shipped.ShippedModel(shipped.FOLDER, shipped.read_card()).label
+    if spec.lower().endswith(".onnx"):
+        digest = hashlib.sha256(Path(spec).read_bytes()).hexdigest()[:12]
+        return str(Path(spec).resolve()), f"sha256 {digest}"
+    head, _, tail = spec.rpartition("@")
+    if spec.startswith("models:/") and head:
+        from pipeline import registry
+
+        found = registry.alias_version(registry.connect(uri), tail)
+        if found is not None:
+            return f"{head}/{found}", found
+    return spec, spec.rstrip("/").rsplit("/", 1)[-1]
+
+
+def package_version() -> str:
+    """The version of raman-baseline: installed metadata, else the source tree's pyproject.toml."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("raman-baseline")
+    except metadata.PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        if pyproject.is_file():
+            return tomllib.loads(pyproject.read_text())["project"]["version"] + " (source)"
+        return "unknown"
+
+
+def build_method(recipe: Recipe) -> tuple[BaselineFn, str]:
+    """The method of ``recipe``, built by ``correct``'s functions; one ONNX stream for a network.
+
+    Returns ``(method(x, y) -> baseline, one line saying how)``.
+    """
+    if recipe.method not in correct.NETWORK_METHODS:
+        return correct.classical_method(recipe.method, recipe.params, recipe.classical_report)
+    network = correct.load_network(recipe.spec, recipe.grid, recipe.uri)
+    network.workers = 1  # one stream per worker process; the cluster runs one per core
+    estimate = partial(network.baselines, length_mode=recipe.length_mode)
+    if recipe.method == "resunet":
+        return estimate, "the network alone"
+    return correct.refined_method(estimate, recipe.params, recipe.refined_report)
+
+
+_BUILT: dict[str, BaselineFn] = {}  # per worker process: the methods built, by recipe
+
+
+def worker_method(recipe: Recipe) -> BaselineFn:
+    """The method of ``recipe``, built once per process and kept."""
+    key = repr(recipe)
+    if key not in _BUILT:
+        _BUILT[key] = build_method(recipe)[0]
+    return _BUILT[key]
+
+
+def fit_spectra(
+    x: np.ndarray, y: np.ndarray, estimate: BaselineFn
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Baselines of spectra ``y`` ``(N, L)`` as ``correct`` fits them, dead spectra allowed.
+
+    Inf is taken as NaN; pixels are masked by :func:`pipeline.masking.find_masked` and left
+    out of the fit (:func:`pipeline.masking.fit_unmasked`). Returns ``(baseline (N, L) with
+    NaN at masked pixels, dead (N,) bool: spectra with fewer than MIN_POINTS usable pixels,
+    all NaN, masked pixels of the others)``.
+
+    Raises
+    ------
+    RuntimeError
+        The method answered NaN or Inf at an unmasked pixel.
+    """
+    y = np.where(np.isfinite(y), y, np.nan)
+    masked = find_masked(y)
+    dead = (~masked.mask).sum(axis=1) < MIN_POINTS
+    baseline = np.full(y.shape, np.nan)
+    live = ~dead
+    if live.any():
+        what = tuple(w for w, keep in zip(masked.what, live, strict=True) if keep)
+        part = Masked(masked.mask[live], masked.start[live], masked.stop[live], what)
+        baseline[live] = fit_unmasked(x, y[live], part, estimate)
+        if not np.isfinite(baseline[live][~part.mask]).all():
+            raise RuntimeError("the method returned NaN or Inf at an unmasked pixel")
+    return baseline, dead, int(masked.mask[live].sum())
+
+
+def correct_block(
+    block: np.ndarray, index: tuple[int, ...], x: np.ndarray, recipe: Recipe, out: str
+) -> tuple[tuple[int, ...], int, list[tuple[int, ...]], int, int]:
+    """Correct one chunk and write it into ``out``, then mark it done (runs on a worker).
+
+    ``block`` is the chunk's spectra ``(..., L)`` on the stored axis ``x``; ``index`` its
+    place in the chunk grid. Returns ``(index, spectra, map indices of its first 5 dead
+    spectra, masked pixels of the others, dead spectra)``.
+    """
+    import zarr
+
+    shape = block.shape
+    y = np.asarray(block, dtype=np.float64).reshape(-1, shape[-1])
+    flip = x[0] > x[-1]  # the method takes an increasing axis; the output keeps the stored one
+    if flip:
+        x, y = x[::-1], y[:, ::-1]
+    baseline, dead, masked = fit_spectra(x, y, worker_method(recipe))
+    corrected = y - baseline
+    if flip:
+        baseline, corrected = baseline[:, ::-1], corrected[:, ::-1]
+    group = zarr.open_group(out, mode="r+")
+    chunks = group[map_io.OUTPUTS[0]].chunks
+    spans = zip(index, chunks[:-1], shape[:-1], strict=True)
+    region = tuple(slice(i * c, i * c + n) for i, c, n in spans) + (slice(None),)
+    group["baseline"][region] = baseline.reshape(shape)
+    group["corrected"][region] = corrected.reshape(shape)
+    first = [s.start for s in region[:-1]]
+    dead_at = [
+        tuple(int(a + b) for a, b in zip(first, np.unravel_index(i, shape[:-1]), strict=True))
+        for i in np.flatnonzero(dead)[:5]
+    ]
+    group[map_io.DONE][index] = 1  # last, after the data: a chunk marked done is whole
+    return index, len(y), dead_at, masked, int(dead.sum())
+
+
+@contextlib.contextmanager
+def cluster(scheduler: str | None = None, workers: int = 0) -> Iterator[tuple[Any, str]]:
+    """A Dask client and one line naming the cluster: ``scheduler``'s, else a local one.
+
+    Local: a :class:`distributed.LocalCluster` of ``workers`` processes (0: one per core),
+    one thread each, no dashboard. An existing cluster must have a worker within
+    :data:`WAIT_FOR_WORKERS_S` seconds.
+
+    Raises
+    ------
+    OSError
+        The scheduler cannot be reached in 10 s; ``TimeoutError`` (an ``OSError``): it has no
+        worker.
+    """
+    import logging
+    import os
+
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler, timeout="10s") as client:
+            client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)  # none: TimeoutError, one line
+            n = len(client.scheduler_info()["workers"])
+            yield client, f"the Dask cluster at {scheduler} ({n} workers)"
+        return
+    n = workers or os.cpu_count() or 1
+    with (
+        LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,
+        ) as local,
+        Client(local) as client,
+    ):
+        yield client, f"a local Dask cluster of {n} worker processes, one thread each"
+
+
+def correct_map(
+    source: map_io.MapInput,
+    x: np.ndarray,
+    out: Path,
+    recipe: Recipe,
+    attrs: dict[str, Any],
+    client,
+    chunk_spectra: int = SPECTRA_PER_CHUNK,
+    overwrite: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> MapReport:
+    """Correct the map ``source`` into the Zarr store ``out`` on ``client``'s cluster.
+
+    Chunks already marked done in ``out`` (an earlier, interrupted run) are skipped.
+    ``stop_after``: stop once that many chunks are written (tests and benchmarks of resume).
+
+    Raises
+    ------
+    MapInputError
+        ``out`` cannot take this map (:func:`pipeline.map_io.prepare_output`).
+    MapError
+        A chunk failed: named, with the reason; the chunks written stay done.
+    """
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    chunks = map_io.spectra_chunks(source.shape, chunk_spectra)
+    group = map_io.prepare_output(out, source, x, chunks, attrs, overwrite)[0]
+    done = np.asarray(group[map_io.DONE][...])
+    report = MapReport(chunks=done.size, skipped=int(done.sum()))
+    todo = [index for index in np.ndindex(done.shape) if not done[index]]
+    if stop_after is not None:
+        todo = todo[:stop_after]
+    futures = _submit(client, source.lazy(chunks), todo, x, recipe, Path(out).resolve())
+    total = sum(_spectra_in(index, chunks, source.shape) for index in todo)
+    with tqdm(total=total, unit="spectra", desc="correct-map", disable=not progress) as bar:
+        try:
+            for future in as_completed(futures):
+                index, n, dead_at, masked, dead = _result(future, futures)
+                report.ran += 1
+                report.spectra += n
+                report.dead += dead
+                report.masked_pixels += masked
+                report.first_dead = (report.first_dead + dead_at)[:5]
+                bar.update(n)
+        finally:
+            client.cancel(list(futures))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _submit(client, data, todo, x, recipe, out):
+    import dask
+
+    blocks = data.to_delayed()
+    task = dask.delayed(correct_block, pure=False)
+    tasks = [task(blocks[index + (0,)], index, x, recipe, str(out)) for index in todo]
+    futures = client.compute(tasks)
+    return dict(zip(futures, todo, strict=True))
+
+
+def _result(future, futures: dict) -> tuple:
+    try:
+        return future.result()
+    except Exception as exc:
+        index = futures[future]
+        raise MapError(f"chunk {index} failed: {one_line(exc)}") from exc
+
+
+def _spectra_in(index: tuple[int, ...], chunks: tuple[int, ...], shape: tuple[int, ...]) -> int:
+    sizes = [min(c, n - i * c) for i, c, n in zip(index, chunks, shape, strict=False)]
+    return int(np.prod(sizes))

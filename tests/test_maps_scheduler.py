@@ -1,0 +1,75 @@
+"""correct-map on an existing Dask cluster: `dask scheduler` and `dask worker` started as
+separate processes, the command reaching them by address (--scheduler tcp://127.0.0.1:PORT)."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from tests.test_maps import make_map, write_zarr
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(port, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"no scheduler on port {port}")
+
+
+def test_command_reaches_a_scheduler_and_worker_by_address(tmp_path):
+    x, y = make_map(np.random.default_rng(6), (4, 5))
+    write_zarr(tmp_path / "in.zarr", x, y, (1, 5, 512))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(BIN / "dask")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT}
+    common = {"env": env, "cwd": tmp_path, **quiet}
+    scheduler = subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **common
+    )
+    worker = None
+    try:
+        wait_for(port)
+        worker = subprocess.Popen(
+            [dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+            **common,
+        )
+        argv = ["correct-map", "in.zarr", "-o", "out.zarr", "--scheduler", address, "--chunk", "5"]
+        done = subprocess.run(
+            [str(BIN / "raman-baseline"), *argv, "--method", "arpls", "--no-progress"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"on the Dask cluster at {address} (1 workers)" in done.stdout
+        assert "4 of 4 chunks run" in done.stdout
+        out = zarr.open_group(tmp_path / "out.zarr", mode="r")
+        assert out["done"][...].all()
+        assert np.isfinite(out["baseline"][...]).all()
+    finally:
+        for process in (worker, scheduler):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
