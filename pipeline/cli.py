@@ -147,6 +147,21 @@ def cmd_correct(argv: list[str]) -> int:
     return 0
 
 
+def _at_least(low: int):
+    """An argparse type: an integer >= ``low`` (else argparse's one-line usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        return value
+
+    return parse
+
+
 def cmd_correct_map(argv: list[str]) -> int:
     """Remove the baseline of a map of spectra (Zarr, HDF5, .npy) on Dask, into a Zarr store."""
     from pipeline.quiet import no_telemetry, private_matplotlib_dir
@@ -172,8 +187,15 @@ def cmd_correct_map(argv: list[str]) -> int:
     parser.add_argument("--classical-report", type=Path)
     parser.add_argument("--refined-report", type=Path)
     parser.add_argument("--scheduler", help="tcp://HOST:PORT of a Dask scheduler (default: local)")
-    parser.add_argument("--workers", type=int, default=0, help="local: processes (0: per core)")
-    parser.add_argument("--chunk", type=int, default=maps.SPECTRA_PER_CHUNK, help="spectra")
+    parser.add_argument(
+        "--workers", type=_at_least(0), default=0, help="local cluster: processes (0: one per core)"
+    )
+    parser.add_argument(
+        "--chunk",
+        type=_at_least(1),
+        default=maps.SPECTRA_PER_CHUNK,
+        help=f"spectra per chunk (default {maps.SPECTRA_PER_CHUNK})",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace another map's output")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--params", type=Path, help="default: params.yaml if it exists")

@@ -169,3 +169,21 @@ def test_bad_inputs_are_one_line_before_any_work(tmp_path, capsys):
     write_zarr(tmp_path / "other.zarr", x, y)
     made_from = fails(capsys, "other.zarr", "-o", "made.zarr", "--method", "arpls")
     assert "made from" in made_from and "--overwrite" in made_from
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [("--workers", "-1", "-1 is less than 0"), ("--chunk", "0", "0 is less than 1")],
+)
+def test_a_worker_count_or_chunk_out_of_range_is_refused_before_any_work(
+    tmp_path, capsys, option, value, expected
+):
+    """--workers -1 hung (a LocalCluster of no workers); --chunk 0 ran chunks of one."""
+    x, y = make_map(np.random.default_rng(6), (2, 3))
+    write_zarr(tmp_path / "in.zarr", x, y)
+    argv = ["correct-map", str(tmp_path / "in.zarr"), "-o", str(tmp_path / "o.zarr"), option, value]
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    assert f"argument {option}: {expected}" in capsys.readouterr().err
+    assert not (tmp_path / "o.zarr").exists()
