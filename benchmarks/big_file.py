@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -33,6 +32,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's benchmarks, not an installed copy
+
+from benchmarks.common import cpu_line, load_average  # noqa: E402
 
 ROWS = 10_000_000
 LIMIT = 4.0  # the issue's bound: peak RSS / file size
@@ -115,18 +119,6 @@ def run_correct(path: Path, method: str) -> dict:
     }
 
 
-def cpu_line() -> str:
-    """The CPU as ``lscpu`` names it: model, family, cores, AVX-512 BF16 or not."""
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-
-    def get(key: str) -> str:
-        found = re.search(rf"^{key}:\s*(.+)$", out, re.MULTILINE)
-        return found.group(1).strip() if found else "?"
-
-    bf16 = "avx512_bf16" if "avx512_bf16" in get("Flags") else "no avx512_bf16"
-    return f"{get('Model name')}, family {get('CPU family')}, {os.cpu_count()} cores, {bf16}"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--file", type=Path, default=Path(tempfile.gettempdir()) / "big_spectrum.csv")
@@ -142,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.file} ({args.rows:,} rows) in {time.perf_counter() - start:.0f} s")
     size = args.file.stat().st_size
     print(f"file: {args.file}, {size / 1e6:,.1f} MB")
-    print(
-        f"CPU: {cpu_line()}; load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
-    )
+    print(f"CPU: {cpu_line()}; load average before: {load_average()}")
     rows = []
     for method in args.methods:
         r = run_correct(args.file, method)
@@ -159,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if r["status"]:
             print(f"          said: {r['said']}")
-    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"load average after: {load_average()}")
     if args.json:
         args.json.write_text(json.dumps({"file_bytes": size, "cpu": cpu_line(), "runs": rows}))
     return 0

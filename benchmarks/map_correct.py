@@ -46,8 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's pipeline, not an installed copy
 
-from benchmarks.big_file import cpu_line  # noqa: E402
-from benchmarks.common import load_average  # noqa: E402
+from benchmarks.common import cpu_line, load_average  # noqa: E402
 
 POINTS, COLS, TARGET = 512, 1000, 1_000_000
 RAN = re.compile(r"(\d+) of (\d+) chunks run \((\d+) done before\): (\d+) spectra in ([\d.]+) s")
