@@ -68,10 +68,9 @@ def cmd_correct(argv: list[str]) -> int:
     """Remove the baseline of spectra files: a CSV and a PNG per spectrum (npz for a batch)."""
     from functools import partial
 
-    from pipeline.quiet import no_telemetry, private_matplotlib_dir
+    from pipeline.quiet import for_a_user_command
 
-    no_telemetry()  # before ONNX Runtime's, MLflow's and matplotlib's imports: nothing under
-    private_matplotlib_dir()  # the user's home (pipeline/quiet.py)
+    for_a_user_command()  # before ONNX Runtime, MLflow, matplotlib: nothing under the home
     from pipeline import correct
     from pipeline.config import load_params
     from pipeline.normalise import LENGTH_MODES
@@ -164,10 +163,9 @@ def _at_least(low: int):
 
 def cmd_correct_map(argv: list[str]) -> int:
     """Remove the baseline of a map of spectra (Zarr, HDF5, .npy) on Dask, into a Zarr store."""
-    from pipeline.quiet import no_telemetry, private_matplotlib_dir
+    from pipeline.quiet import for_a_user_command
 
-    no_telemetry()  # as correct: nothing under the user's home (pipeline/quiet.py)
-    private_matplotlib_dir()
+    for_a_user_command()  # as correct: nothing under the user's home (pipeline/quiet.py)
     from pipeline import correct, map_io, maps, outputs
     from pipeline.config import load_params
     from pipeline.normalise import LENGTH_MODES

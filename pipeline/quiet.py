@@ -64,3 +64,13 @@ def private_matplotlib_dir() -> str:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     os.environ["MPLCONFIGDIR"] = folder
     return folder
+
+
+def for_a_user_command() -> None:
+    """Both of the above, for a command users run (``correct``, ``correct-map``).
+
+    Call it before ONNX Runtime, MLflow or matplotlib is imported: nothing is then written
+    under the user's home folder.
+    """
+    no_telemetry()
+    private_matplotlib_dir()
