@@ -175,6 +175,7 @@ def _plan(source, x, output, method, model, store, chunk_spectra, overwrite) -> 
 def _run_chunks(plan: dict[str, Any], scheduler: str | None, workers: int):
     """One task per chunk to do, on the cluster; ``(counts, the cluster in words)``."""
     from pipeline import maps
+    from pipeline.cluster import WAIT_FOR_WORKERS_S
     from pipeline.errors import one_line
 
     counts = {"ran": 0, "spectra": 0, "dead": 0, "masked_pixels": 0, "seconds": 0.0}
@@ -188,7 +189,7 @@ def _run_chunks(plan: dict[str, Any], scheduler: str | None, workers: int):
             runner = FlowRunContext.get().task_runner  # the flow's own: one worker per core
         client = runner.client  # the cluster starts here, before the clock
         if scheduler:
-            client.wait_for_workers(1, timeout=maps.WAIT_FOR_WORKERS_S)
+            client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
         where = _where(client, scheduler)
         started = time.perf_counter()
         keep = {k: plan[k] for k in ("source", "chunks", "x", "recipe", "out")}

@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -175,17 +176,42 @@ def fit_many(
     x: np.ndarray | None = None,
     n_jobs: int = 0,
     chunk: int = 32,
+    client: Any = None,
 ) -> list[np.ndarray]:
     """Baselines of every spectrum of ``y`` (N, L) at each ``lam``: one array per ``lam``.
 
-    The fits are spread over ``n_jobs`` processes (0: all cores), one pool for all of them.
+    The spectra are cut into blocks of ``chunk``, each fitted by :func:`fit_block`. The blocks
+    are spread over ``n_jobs`` processes (0: all cores), one pool for all of them, or, with a
+    Dask ``client`` (:func:`pipeline.cluster.cluster`, the engine of ``correct-map``), run as
+    that cluster's tasks: the same blocks through the same function, so the same numbers.
+
+    Parameters
+    ----------
+    name
+        ``"arpls"`` or ``"aspls"`` (pybaselines).
+    lams
+        The ``lam`` values; every spectrum is fitted at each.
+    settings
+        ``max_iter`` and ``tol`` of the method.
+    y
+        Spectra ``(N, L)``; ``x`` their axis ``(L,)`` (default: point indices).
+    n_jobs, chunk, client
+        Processes of the pool (0: all cores; 1: in this process), spectra per block, and a
+        ``distributed.Client`` to run the blocks on instead of the pool.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One ``(N, L)`` float64 array of baselines per ``lam``, in the order of ``lams``.
     """
     y = np.asarray(y, dtype=np.float64)
     x = np.arange(y.shape[1], dtype=np.float64) if x is None else x
     jobs = [(lam, y[i : i + chunk]) for lam in lams for i in range(0, len(y), chunk)]
     work = partial(_fit_job, name, settings.max_iter, settings.tol, x)
     workers = min(n_jobs or os.cpu_count() or 1, len(jobs))
-    if workers == 1:
+    if client is not None:
+        blocks = client.gather(client.map(work, jobs, pure=False))
+    elif workers == 1:
         blocks = [work(job) for job in jobs]
     else:
         # spawn, not fork: the parent may hold OpenMP threads (torch) that a fork would break

@@ -167,6 +167,7 @@ def cmd_correct_map(argv: list[str]) -> int:
 
     for_a_user_command()  # as correct: nothing under the user's home (pipeline/quiet.py)
     from pipeline import correct, map_io, maps, outputs
+    from pipeline.cluster import cluster
     from pipeline.config import load_params
     from pipeline.normalise import LENGTH_MODES
 
@@ -216,7 +217,7 @@ def cmd_correct_map(argv: list[str]) -> int:
     chunks = map_io.spectra_chunks(source.shape, args.chunk)
     map_io.prepare_output(args.out, source, x, chunks, attrs, args.overwrite)  # before any work
     stop = outputs.terminate_cleanly("correct-map")  # SIGTERM: the local cluster is closed
-    with stop, maps.cluster(args.scheduler, args.workers) as (client, where):
+    with stop, cluster(args.scheduler, args.workers) as (client, where):
         print(f"correcting {source.spectra} spectra of {args.input} {source.shape} with {how}")
         print(f"on {where}")
         report = maps.correct_map(

@@ -179,6 +179,8 @@ class ClassicalParams:
     aspls: ClassicalMethodParams = _spec()
     n_val_grid: int = _spec(min=1)  # validation spectra used to choose lam
     n_jobs: int = _spec(min=0)  # 0: all cores
+    dask_from: int = _spec(min=0)  # fits (spectra x lam values) run on Dask from here; 0: never
+    scheduler: str = _spec()  # tcp://HOST:PORT of an existing Dask cluster; "": a local one
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,8 @@ dead pixel of the map: NaN or zeros only) gets NaN everywhere and is counted, ne
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -40,7 +38,6 @@ from pipeline.normalise import LENGTH_MODES
 from pipeline.spectra_io import MIN_POINTS
 
 SPECTRA_PER_CHUNK = 4096  # whole spectra per chunk: 16 MB of float64 at 512 points
-WAIT_FOR_WORKERS_S = 60  # an existing cluster with no worker: how long before giving up
 
 
 class MapError(RuntimeError):
@@ -248,45 +245,6 @@ def correct_block(
     ]
     group[map_io.DONE][index] = 1  # last, after the data: a chunk marked done is whole
     return index, len(y), dead_at, masked, int(dead.sum())
-
-
-@contextlib.contextmanager
-def cluster(scheduler: str | None = None, workers: int = 0) -> Iterator[tuple[Any, str]]:
-    """A Dask client and one line naming the cluster: ``scheduler``'s, else a local one.
-
-    Local: a :class:`distributed.LocalCluster` of ``workers`` processes (0: one per core),
-    one thread each, no dashboard. An existing cluster must have a worker within
-    :data:`WAIT_FOR_WORKERS_S` seconds.
-
-    Raises
-    ------
-    OSError
-        The scheduler cannot be reached in 10 s; ``TimeoutError`` (an ``OSError``): it has no
-        worker.
-    """
-    import logging
-    import os
-
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        with Client(scheduler, timeout="10s") as client:
-            client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)  # none: TimeoutError, one line
-            n = len(client.scheduler_info()["workers"])
-            yield client, f"the Dask cluster at {scheduler} ({n} workers)"
-        return
-    n = workers or os.cpu_count() or 1
-    with (
-        LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.CRITICAL,
-        ) as local,
-        Client(local) as client,
-    ):
-        yield client, f"a local Dask cluster of {n} worker processes, one thread each"
 
 
 def correct_map(

@@ -7,6 +7,7 @@ import pytest
 import zarr
 
 from pipeline import cli, map_io, maps
+from pipeline.cluster import cluster
 
 ROWS, COLS, POINTS = 6, 7, 512
 
@@ -29,7 +30,7 @@ def write_zarr(path, x, y, chunks=None):
 
 @pytest.fixture(scope="module")
 def client():
-    with maps.cluster(None, 2) as (dask_client, _):
+    with cluster(None, 2) as (dask_client, _):
         yield dask_client
 
 

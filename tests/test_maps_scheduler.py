@@ -1,6 +1,7 @@
 """correct-map on an existing Dask cluster: `dask scheduler` and `dask worker` started as
 separate processes, the command reaching them by address (--scheduler tcp://127.0.0.1:PORT)."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -33,16 +34,13 @@ def wait_for(port, timeout=30.0):
     raise TimeoutError(f"no scheduler on port {port}")
 
 
-def test_command_reaches_a_scheduler_and_worker_by_address(tmp_path):
-    x, y = make_map(np.random.default_rng(6), (4, 5))
-    write_zarr(tmp_path / "in.zarr", x, y, (1, 5, 512))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("MLFLOW_TRACKING_URI", None)
+@contextlib.contextmanager
+def dask_processes(cwd: Path, env: dict, workers: int = 1):
+    """``dask scheduler`` and ``dask worker`` as separate processes; yields the address."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = str(BIN / "dask")
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT}
-    common = {"env": env, "cwd": tmp_path, **quiet}
+    common = {"env": env, "cwd": cwd, "stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT}
     scheduler = subprocess.Popen(
         [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **common
     )
@@ -50,9 +48,24 @@ def test_command_reaches_a_scheduler_and_worker_by_address(tmp_path):
     try:
         wait_for(port)
         worker = subprocess.Popen(
-            [dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+            [dask, "worker", address, "--nworkers", str(workers), "--nthreads", "1"]
+            + ["--no-dashboard"],
             **common,
         )
+        yield address
+    finally:
+        for process in (worker, scheduler):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+def test_command_reaches_a_scheduler_and_worker_by_address(tmp_path):
+    x, y = make_map(np.random.default_rng(6), (4, 5))
+    write_zarr(tmp_path / "in.zarr", x, y, (1, 5, 512))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    with dask_processes(tmp_path, env) as address:
         argv = ["correct-map", "in.zarr", "-o", "out.zarr", "--scheduler", address, "--chunk", "5"]
         done = subprocess.run(
             [str(BIN / "raman-baseline"), *argv, "--method", "arpls", "--no-progress"],
@@ -62,14 +75,9 @@ def test_command_reaches_a_scheduler_and_worker_by_address(tmp_path):
             text=True,
             timeout=120,
         )
-        assert done.returncode == 0, done.stderr
-        assert f"on the Dask cluster at {address} (1 workers)" in done.stdout
-        assert "4 of 4 chunks run" in done.stdout
-        out = zarr.open_group(tmp_path / "out.zarr", mode="r")
-        assert out["done"][...].all()
-        assert np.isfinite(out["baseline"][...]).all()
-    finally:
-        for process in (worker, scheduler):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert f"on the Dask cluster at {address} (1 workers)" in done.stdout
+    assert "4 of 4 chunks run" in done.stdout
+    out = zarr.open_group(tmp_path / "out.zarr", mode="r")
+    assert out["done"][...].all()
+    assert np.isfinite(out["baseline"][...]).all()
