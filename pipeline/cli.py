@@ -77,7 +77,14 @@ def cmd_correct(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="raman-baseline correct", description=cmd_correct.__doc__)
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="spectra files")
-    parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR")
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        required=True,
+        metavar="OUTDIR",
+        help="folder of the outputs (created if needed; inputs are never written over)",
+    )
     parser.add_argument(
         "--method",
         choices=correct.METHODS,
@@ -98,7 +105,8 @@ def cmd_correct(argv: list[str]) -> int:
         "--length-mode",
         choices=LENGTH_MODES,
         default=LENGTH_MODES[0],
-        help="resample onto the training grid and back, or run at the native length (padded)",
+        help="resample onto the training grid and back, or run at the native length (padded); "
+        f"default: {LENGTH_MODES[0]}",
     )
     parser.add_argument(
         "--classical-report", type=Path, help="default: reports/classical.json if it exists"
@@ -110,7 +118,7 @@ def cmd_correct(argv: list[str]) -> int:
         "model's card)",
     )
     parser.add_argument("--no-plots", action="store_true", help="CSV only, no PNG")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--params", type=Path, help="default: params.yaml if it exists (else not needed)"
     )
@@ -130,11 +138,14 @@ def cmd_correct(argv: list[str]) -> int:
         if args.classical_report and not report.is_file():
             raise correct.CorrectionError(f"--classical-report {report}: no such file")
         estimate, how = correct.classical_method(args.method, params, report)
-    print(f"correcting {len(args.inputs)} file(s) with {how}")
+    print(f"correcting {counted(len(args.inputs), 'file')} with {how}")
     report = correct.correct_files(
         args.inputs, estimate, args.out, plots=not args.no_plots, progress=not args.no_progress
     )
-    print(f"{report.spectra} spectra corrected: {len(report.written)} files in {args.out}")
+    print(
+        f"{counted(report.spectra, 'spectrum', 'spectra')} corrected: "
+        f"{counted(len(report.written), 'file')} in {args.out}"
+    )
     for path, note in report.notes:
         print(f"  note: {path}: {note}")
     for path, stem in report.renamed:  # decided before any work: pipeline.outputs
@@ -142,8 +153,13 @@ def cmd_correct(argv: list[str]) -> int:
     for _, message in report.failed:
         print(f"  failed: {message}", file=sys.stderr)
     if report.failed:
-        raise correct.CorrectionError(f"{len(report.failed)} file(s) failed")
+        raise correct.CorrectionError(f"{counted(len(report.failed), 'file')} failed")
     return 0
+
+
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """``n`` and the noun: ``1 file``, ``2 files``; ``many`` for irregular plurals."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def _at_least(low: int):
@@ -175,16 +191,28 @@ def cmd_correct_map(argv: list[str]) -> int:
         prog="raman-baseline correct-map", description=cmd_correct_map.__doc__
     )
     parser.add_argument("input", type=Path, metavar="INPUT", help="Zarr store, HDF5 file, .npy")
-    parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUTPUT.zarr")
+    parser.add_argument(
+        "-o", "--out", type=Path, required=True, metavar="OUTPUT.zarr", help="the output Zarr store"
+    )
     parser.add_argument("--axis", type=Path, help="the axis (L,), .npy or text: needed for .npy")
     parser.add_argument("--dataset", default=map_io.INTENSITY, help="default: intensity")
     parser.add_argument("--axis-dataset", default=map_io.WAVENUMBER, help="default: wavenumber")
-    parser.add_argument("--method", choices=correct.METHODS, default=correct.DEFAULT_METHOD)
+    parser.add_argument(
+        "--method",
+        choices=correct.METHODS,
+        default=correct.DEFAULT_METHOD,
+        help=f"default: {correct.DEFAULT_METHOD}, as correct",
+    )
     parser.add_argument("--model", help="as correct's --model")
     parser.add_argument("--store", help="as correct's --store")
-    parser.add_argument("--length-mode", choices=LENGTH_MODES, default=LENGTH_MODES[0])
-    parser.add_argument("--classical-report", type=Path)
-    parser.add_argument("--refined-report", type=Path)
+    parser.add_argument(
+        "--length-mode",
+        choices=LENGTH_MODES,
+        default=LENGTH_MODES[0],
+        help=f"as correct's (default: {LENGTH_MODES[0]})",
+    )
+    parser.add_argument("--classical-report", type=Path, help="as correct's")
+    parser.add_argument("--refined-report", type=Path, help="as correct's")
     parser.add_argument("--scheduler", help="tcp://HOST:PORT of a Dask scheduler (default: local)")
     parser.add_argument(
         "--workers", type=_at_least(0), default=0, help="local cluster: processes (0: one per core)"
@@ -196,7 +224,7 @@ def cmd_correct_map(argv: list[str]) -> int:
         help=f"spectra per chunk (default {maps.SPECTRA_PER_CHUNK})",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace another map's output")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--params", type=Path, help="default: params.yaml if it exists")
     args = parser.parse_args(argv)
     source, x = map_io.open_input(args.input, args.dataset, args.axis_dataset, args.axis)

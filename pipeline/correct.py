@@ -51,6 +51,7 @@ from pipeline.outputs import (
     check_outdir,
     inside,
     plan_outputs,
+    remove_if_empty,
     staged,
     terminate_cleanly,
 )
@@ -426,7 +427,7 @@ def correct_files(
 
     paths = list(dict.fromkeys(Path(p) for p in paths))  # each file once, in order
     plan = plan_outputs(paths, outdir)
-    check_outdir(outdir)
+    created = check_outdir(outdir)
     report = Report(renamed=plan.renamed)
     done: set[Path] = set()
     with terminate_cleanly():
@@ -437,6 +438,8 @@ def correct_files(
             disable=not progress,
         ):
             _correct_one(path, stem, estimate, outdir, plots, min_points, report, done)
+    if created and not report.written:
+        remove_if_empty(outdir)  # every input failed: leave no empty folder behind
     return report
 
 

@@ -186,23 +186,47 @@ def _refuse_outputs_onto_inputs(paths: list[Path], stems: list[Path], outdir: Pa
                 )
 
 
-def check_outdir(outdir: Path) -> None:
+# a new -o with one of these suffixes was meant as a file name, not the folder of the outputs
+FILE_SUFFIXES = frozenset({".csv", ".png", ".npz", ".txt", ".tsv", ".json", ".dat", ".xy"})
+
+
+def check_outdir(outdir: Path) -> bool:
     """Make sure ``outdir`` can take the outputs, before any work: create it, write in it.
+
+    Returns
+    -------
+    bool
+        Whether ``outdir`` was created here (:func:`remove_if_empty` takes it away again when
+        nothing was written).
 
     Raises
     ------
     OutputError
-        ``outdir`` is a file, or cannot be created or written to.
+        ``outdir`` is a file, or a new one named like a file (``result.csv``: the outputs are
+        a CSV and a PNG per spectrum, in a folder), or cannot be created or written to.
     """
     out = Path(outdir).resolve()
     if out.exists() and not out.is_dir():
         raise OutputError(f"-o {outdir}: a file, not a folder")
+    if not out.exists() and out.suffix.lower() in FILE_SUFFIXES:
+        raise OutputError(
+            f"-o {outdir}: names a file, but -o is the folder the outputs go into (a CSV and a "
+            "PNG per spectrum): give a folder name"
+        )
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as exc:
         raise OutputError(f"-o {outdir}: cannot write there ({one_line(exc)})") from exc
+    return created
+
+
+def remove_if_empty(outdir: Path) -> None:
+    """Remove the folder ``outdir`` if nothing is in it (every input failed)."""
+    with contextlib.suppress(OSError):  # not empty, or gone: leave it
+        Path(outdir).rmdir()
 
 
 def inside(stem: Path, outdir: Path) -> None:

@@ -175,7 +175,7 @@ def test_mixed_batch_keeps_good_files_and_lists_bad_ones(tmp_path, onnx_model, c
     status, message = run_correct(
         good, empty, wire, words, missing, "-o", out, "--model", onnx_model
     )
-    assert status == 1 and "3 file(s) failed" in message
+    assert status == 1 and "3 files failed" in message
     err = capsys.readouterr().err
     assert f"{empty}: empty file" in err
     assert f"{words}: line 101: 'oops' is not a number" in err

@@ -190,3 +190,29 @@ def test_a_folder_swapped_for_a_symlink_after_the_check_is_not_followed(
     assert status == 1 and f"{out / 'sub'} leads out of the output folder" in err
     assert list(elsewhere.iterdir()) == []  # nothing written through the link, not even for a while
     assert names(out / "other") == ["y.csv", "y.png"]
+
+
+def test_an_outdir_named_like_a_file_is_refused_and_not_made(tmp_path):
+    path = write_two_columns(tmp_path / "scan.csv", *spectrum(300))
+    status, message = run_correct(path, "-o", tmp_path / "result.csv", "--method", "arpls")
+    assert status == 1 and "result.csv: names a file" in message and "folder" in message
+    assert not (tmp_path / "result.csv").exists()  # it used to become a folder
+
+
+def test_no_empty_outdir_is_left_when_every_input_fails(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("not,a,spectrum\n")
+    status, message = run_correct(bad, "-o", tmp_path / "new", "--method", "arpls")
+    assert status == 1 and message.endswith("1 file failed")
+    assert not (tmp_path / "new").exists()  # made for the run, empty: removed
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert run_correct(bad, "-o", kept, "--method", "arpls")[0] == 1
+    assert kept.is_dir()  # the user's own folder stays
+
+
+def test_counts_are_said_in_the_singular_for_one(tmp_path, capsys):
+    path = write_two_columns(tmp_path / "scan.csv", *spectrum(300))
+    assert run_correct(path, "-o", tmp_path / "out", "--method", "arpls")[0] == 0
+    said = capsys.readouterr().out
+    assert "correcting 1 file with" in said and "1 spectrum corrected: 2 files in" in said
