@@ -40,14 +40,39 @@ def cluster(scheduler: str | None = None, workers: int = 0) -> Iterator[tuple[An
             yield client, f"the Dask cluster at {scheduler} ({n} workers)"
         return
     n = workers or os.cpu_count() or 1
-    with (
-        LocalCluster(
+    with _deaf_to_ctrl_c():  # the workers are started with Ctrl-C ignored: they inherit that
+        local = LocalCluster(
             n_workers=n,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            # no dashboard, and the scheduler's HTTP server (health, metrics) on a free port:
+            # on 8787, its default, a second run at once warned "Port 8787 is already in use"
+            scheduler_kwargs={"dashboard_address": ":0"},
             silence_logs=logging.CRITICAL,
-        ) as local,
-        Client(local) as client,
-    ):
+        )
+    with local, Client(local) as client:
         yield client, f"a local Dask cluster of {n} worker processes, one thread each"
+
+
+@contextlib.contextmanager
+def _deaf_to_ctrl_c() -> Iterator[None]:
+    """Ignore SIGINT while worker processes are started, then restore this process's handler.
+
+    Ctrl-C reaches every process of the terminal's foreground group. The workers inherit the
+    ignored SIGINT (an ignored signal stays ignored across exec, and Python installs its
+    KeyboardInterrupt handler only over the default one), so only this process is
+    interrupted: it stops the run in one line and closes the cluster, which stops the
+    workers, instead of each worker printing its own traceback.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signal is main-only
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -59,13 +59,21 @@ def _last_part(found: re.Match) -> str:
 def fail(command: str, exc: BaseException) -> int:
     """Tell the user that ``command`` failed, on stderr, and return the exit status.
 
-    Prints ``raman-baseline <command>: <one line>`` (:func:`one_line`).
+    Prints ``raman-baseline <command>: <one line>`` (:func:`one_line`); for an interrupt,
+    ``interrupted (Ctrl-C)`` and what the command said about it (``KeyboardInterrupt(text)``).
 
     Returns
     -------
     int
         130 for an interrupt (Ctrl-C), else 1.
     """
+    if isinstance(exc, KeyboardInterrupt):
+        said = " ".join(str(exc).split())
+        print(
+            f"{PROGRAM} {command}: interrupted (Ctrl-C){': ' + said if said else ''}",
+            file=sys.stderr,
+        )
+        return 130
     print(f"{PROGRAM} {command}: {one_line(exc)}", file=sys.stderr)
     return 130 if isinstance(exc, KeyboardInterrupt) else 1
 

@@ -294,6 +294,11 @@ def correct_map(
                 report.masked_pixels += masked
                 report.first_dead = (report.first_dead + dead_at)[:5]
                 bar.update(n)
+        except KeyboardInterrupt:
+            done = report.skipped + report.ran
+            raise KeyboardInterrupt(
+                f"{done} of {report.chunks} chunks done in {out}; the same command does the rest"
+            ) from None
         finally:
             client.cancel(list(futures))
     report.seconds = time.perf_counter() - started

@@ -33,7 +33,12 @@ def test_fail_prints_one_line_and_returns_the_status(capsys):
     assert fail("correct", OSError("disk full")) == 1
     assert capsys.readouterr().err == "raman-baseline correct: OSError: disk full\n"
     assert fail("train", KeyboardInterrupt()) == 130
-    assert capsys.readouterr().err == "raman-baseline train: KeyboardInterrupt\n"
+    assert capsys.readouterr().err == "raman-baseline train: interrupted (Ctrl-C)\n"
+    assert fail("correct-map", KeyboardInterrupt("3 of 8 chunks done")) == 130
+    assert (
+        capsys.readouterr().err
+        == "raman-baseline correct-map: interrupted (Ctrl-C): 3 of 8 chunks done\n"
+    )
 
 
 @pytest.mark.parametrize("message", ["", "   "])

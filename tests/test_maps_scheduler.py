@@ -1,8 +1,9 @@
-"""correct-map on an existing Dask cluster: `dask scheduler` and `dask worker` started as
-separate processes, the command reaching them by address (--scheduler tcp://127.0.0.1:PORT)."""
+"""correct-map as separate processes: on an existing Dask cluster (`dask scheduler` and `dask
+worker` started apart, reached by --scheduler tcp://127.0.0.1:PORT), and Ctrl-C of a local run."""
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -81,3 +82,36 @@ def test_command_reaches_a_scheduler_and_worker_by_address(tmp_path):
     out = zarr.open_group(tmp_path / "out.zarr", mode="r")
     assert out["done"][...].all()
     assert np.isfinite(out["baseline"][...]).all()
+
+
+def test_ctrl_c_stops_a_local_run_in_one_line_and_a_rerun_resumes(tmp_path):
+    x, y = make_map(np.random.default_rng(7), (60, 100))
+    write_zarr(tmp_path / "in.zarr", x, y, (1, 100, 512))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = ["correct-map", "in.zarr", "-o", "out.zarr", "--method", "arpls", "--chunk", "100"]
+    command = [str(BIN / "raman-baseline"), *argv, "--workers", "2", "--no-progress"]
+    run = subprocess.Popen(
+        command,
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run.poll() is None:
+        done = tmp_path / "out.zarr" / "done"
+        if done.exists() and zarr.open_group(tmp_path / "out.zarr", mode="r")["done"][...].any():
+            break
+        time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group gets it
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err  # no worker's
+    assert "interrupted (Ctrl-C)" in err and "the same command does the rest" in err
+    finished = int(zarr.open_group(tmp_path / "out.zarr", mode="r")["done"][...].sum())
+    assert 0 < finished < 60
+    again = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert f"{60 - finished} of 60 chunks run ({finished} done before)" in again.stdout
