@@ -159,13 +159,26 @@ def _table(lines: list[str], first: int = 0) -> tuple[list[str], np.ndarray, lis
 
 
 def _splitter(line: str) -> Callable[[str], list[str]]:
-    if "\t" in line:
-        return str.split  # tabs, possibly doubled (WiRE, LabSpec headers)
+    if "\t" in line:  # tabs, possibly doubled (WiRE, LabSpec headers)
+        return _spaced
     if ";" in line:  # a semicolon table may use decimal commas
         return lambda s: [f.strip().replace(",", ".") for f in s.rstrip(";").split(";")]
     if "," in line:  # a trailing delimiter (spreadsheet exports) ends no column
-        return lambda s: [f.strip() for f in s.rstrip(",").split(",")]
-    return str.split
+        comma = lambda s: [f.strip() for f in s.rstrip(",").split(",")]  # noqa: E731
+        if _numbers(comma(line)) is None and _numbers(_spaced(line)) is not None:
+            return _spaced  # "1234,5 567,8": spaces between numbers with decimal commas
+        return comma
+    return _spaced
+
+
+def _spaced(line: str) -> list[str]:
+    """Fields between tabs or spaces; a comma inside a field is a decimal comma."""
+    return [_decimal_comma(f) for f in line.split()]
+
+
+def _decimal_comma(field: str) -> str:
+    """``"567,8"`` -> ``"567.8"``: one comma and no point is a decimal comma."""
+    return field.replace(",", ".") if field.count(",") == 1 and "." not in field else field
 
 
 def _numbers(fields: list[str]) -> list[float] | None:

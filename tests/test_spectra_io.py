@@ -98,6 +98,21 @@ def test_semicolons_with_decimal_commas(tmp_path):
     assert np.allclose(s.x, X) and np.allclose(s.y[0], Y)
 
 
+@pytest.mark.parametrize("sep", ["\t", " ", "  "])
+def test_tabs_or_spaces_with_decimal_commas(tmp_path, sep):
+    rows = "".join(
+        f"{a:.6f}{sep}{b:.6f}\n".replace(".", ",") for a, b in zip(X, Y, strict=True)
+    )  # a European export; read only with semicolons before ("no rows of numbers found")
+    s = read_spectra(_write(tmp_path / "s.txt", f"Raman shift{sep}Intensity\n" + rows))
+    assert np.allclose(s.x, X) and np.allclose(s.y[0], Y)
+
+
+def test_commas_then_spaces_stay_a_comma_table(tmp_path):
+    rows = "".join(f"{a:.6f}, {b:.6f}\n" for a, b in zip(X, Y, strict=True))
+    s = read_spectra(_write(tmp_path / "s.csv", rows))
+    assert np.allclose(s.x, X) and np.allclose(s.y[0], Y)
+
+
 def test_decreasing_axis_is_sorted(tmp_path):
     rows = "".join(f"{a},{b}\n" for a, b in zip(X[::-1], Y[::-1], strict=True))
     s = read_spectra(_write(tmp_path / "s.csv", rows))
