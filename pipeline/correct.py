@@ -68,6 +68,7 @@ NETWORK_METHODS = ("resunet", "refined")  # the methods that run a network
 # chosen by measurement (benchmarks/methods.py, README): best on the real references
 DEFAULT_METHOD = "refined"
 CSV_COLUMNS = ("wavenumber", "intensity", "baseline", "corrected")
+UNCALIBRATED = "the axis is a detector pixel index (uncalibrated): the CSV's first column is pixel"
 
 
 class ModelLoadError(RuntimeError):
@@ -377,7 +378,7 @@ def write_outputs(
             point = numbered("point", i, len(spectra))
             name = tmp.name if len(spectra) == 1 else f"{tmp.name}_{point}"
             csv = tmp.with_name(name + ".csv")
-            _write_csv(csv, spectra.x, spectra.y[i], baseline[i])
+            _write_csv(csv, spectra.x, spectra.y[i], baseline[i], spectra.calibrated)
             written.append(csv)
             if plots:
                 png = csv.with_suffix(".png")
@@ -387,10 +388,17 @@ def write_outputs(
     return written
 
 
-def _write_csv(path: Path, x: np.ndarray, y: np.ndarray, baseline: np.ndarray) -> None:
-    """The CSV of one spectrum, written in blocks (:mod:`pipeline.table_csv`): NaN is empty."""
+def _write_csv(
+    path: Path, x: np.ndarray, y: np.ndarray, baseline: np.ndarray, calibrated: bool = True
+) -> None:
+    """The CSV of one spectrum, written in blocks (:mod:`pipeline.table_csv`): NaN is empty.
+
+    The first column is ``wavenumber`` (Raman shift, cm-1), or ``pixel`` for an uncalibrated
+    axis (a detector pixel index).
+    """
+    columns = CSV_COLUMNS if calibrated else ("pixel", *CSV_COLUMNS[1:])
     with atomic_path(path) as tmp:
-        write_columns(tmp, [x, y, baseline, y - baseline], CSV_COLUMNS, fmt="%.10g")
+        write_columns(tmp, [x, y, baseline, y - baseline], columns, fmt="%.10g")
 
 
 def plot_correction(
@@ -461,6 +469,8 @@ def _correct_one(
         report.written += write_outputs(spectra, baseline, stem, plots, done, outdir)
         report.spectra += len(spectra)
         report.notes += [(path, text) for text in (*spectra.notes, note) if text]
+        if not spectra.calibrated:
+            report.notes.append((path, UNCALIBRATED))
     except Exception as exc:  # one bad file must not stop the batch
         named = isinstance(exc, SpectrumError | CorrectionError | OutputError)  # names the file
         report.failed.append((path, one_line(exc) if named else f"{path}: {one_line(exc)}"))

@@ -216,3 +216,15 @@ def test_counts_are_said_in_the_singular_for_one(tmp_path, capsys):
     assert run_correct(path, "-o", tmp_path / "out", "--method", "arpls")[0] == 0
     said = capsys.readouterr().out
     assert "correcting 1 file with" in said and "1 spectrum corrected: 2 files in" in said
+
+
+def test_an_uncalibrated_axis_is_named_pixel_with_a_note(tmp_path, capsys):
+    y = spectrum(300)[1]
+    path = write_two_columns(tmp_path / "pixels.csv", np.arange(300), y)  # 0, 1, 2, ...
+    assert run_correct(path, "-o", tmp_path / "out", "--method", "arpls")[0] == 0
+    header = (tmp_path / "out" / "pixels.csv").read_text().splitlines()[0]
+    assert header == "pixel,intensity,baseline,corrected"  # was wavenumber, with no note
+    assert f"note: {path}: {correct.UNCALIBRATED}" in capsys.readouterr().out
+    calibrated = write_two_columns(tmp_path / "shift.csv", *spectrum(300))
+    assert run_correct(calibrated, "-o", tmp_path / "out", "--method", "arpls")[0] == 0
+    assert (tmp_path / "out" / "shift.csv").read_text().startswith("wavenumber,")
