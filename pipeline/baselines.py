@@ -196,8 +196,9 @@ def fit_many(
     y
         Spectra ``(N, L)``; ``x`` their axis ``(L,)`` (default: point indices).
     n_jobs, chunk, client
-        Processes of the pool (0: all cores; 1: in this process), spectra per block, and a
-        ``distributed.Client`` to run the blocks on instead of the pool.
+        Processes of the pool (0: all cores; 1: in this process), spectra per block (at least
+        :data:`DASK_CHUNK` on Dask), and a ``distributed.Client`` to run the blocks on
+        instead of the pool.
 
     Returns
     -------
@@ -206,20 +207,48 @@ def fit_many(
     """
     y = np.asarray(y, dtype=np.float64)
     x = np.arange(y.shape[1], dtype=np.float64) if x is None else x
+    if client is not None:
+        blocks = _on_dask(client, name, lams, settings, x, y, max(chunk, DASK_CHUNK))
+    else:
+        blocks = _on_pool(name, lams, settings, x, y, chunk, n_jobs)
+    per_lam = len(blocks) // len(lams)
+    return [np.concatenate(blocks[i * per_lam : (i + 1) * per_lam]) for i in range(len(lams))]
+
+
+def _on_pool(name, lams, settings, x, y, chunk, n_jobs) -> list[np.ndarray]:
+    """:func:`fit_block` of every block at every ``lam`` in ``n_jobs`` processes, in order."""
     jobs = [(lam, y[i : i + chunk]) for lam in lams for i in range(0, len(y), chunk)]
     work = partial(_fit_job, name, settings.max_iter, settings.tol, x)
     workers = min(n_jobs or os.cpu_count() or 1, len(jobs))
-    if client is not None:
-        blocks = client.gather(client.map(work, jobs, pure=False))
-    elif workers == 1:
-        blocks = [work(job) for job in jobs]
-    else:
-        # spawn, not fork: the parent may hold OpenMP threads (torch) that a fork would break
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, ctx, initializer=_one_thread) as pool:
-            blocks = list(pool.map(work, jobs))
-    per_lam = len(blocks) // len(lams)
-    return [np.concatenate(blocks[i * per_lam : (i + 1) * per_lam]) for i in range(len(lams))]
+    if workers == 1:
+        return [work(job) for job in jobs]
+    # spawn, not fork: the parent may hold OpenMP threads (torch) that a fork would break
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, ctx, initializer=_one_thread) as pool:
+        return list(pool.map(work, jobs))
+
+
+# spectra per Dask task at least: fewer, larger tasks than the pool's, as Dask's per-task cost
+# is about a millisecond; each spectrum is fitted alone, so the blocks change no baseline
+DASK_CHUNK = 512
+
+
+def _on_dask(client, name, lams, settings, x, y, chunk) -> list[np.ndarray]:
+    """:func:`fit_block` of every block at every ``lam`` as tasks; blocks in ``jobs`` order.
+
+    The axis and the blocks are scattered to the workers first (each block once, whatever the
+    number of ``lam`` values), so the task graph carries references, not the spectra.
+    """
+    # hash=False: keys of their own. Content keys are shared with an earlier call's equal data,
+    # whose release as its futures go lost this call's ("lost dependencies")
+    axis = client.scatter(x, broadcast=True, hash=False)
+    blocks = client.scatter([y[i : i + chunk] for i in range(0, len(y), chunk)], hash=False)
+    tasks = [
+        client.submit(fit_block, name, lam, settings.max_iter, settings.tol, axis, b, pure=False)
+        for lam in lams
+        for b in blocks
+    ]
+    return client.gather(tasks)
 
 
 def _fit_job(name, max_iter, tol, x, job):
