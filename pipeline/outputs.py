@@ -306,6 +306,12 @@ def _commit(stem: Path, parent: int, private: int, done: set[Path] | None) -> It
             raise OutputError(
                 f"{stem.parent / again[0]} was already written in this run: not overwritten"
             )
+        foreign = [p.name for p in written if not _replaceable(parent, p.name)]
+        if foreign:
+            raise OutputError(
+                f"{stem.parent / foreign[0]} is already there and is not an output of "
+                "raman-baseline: not overwritten (move it, or choose another -o)"
+            )
         for path in written:
             os.replace(path.name, path.name, src_dir_fd=private, dst_dir_fd=parent)
             moved.append(path.name)
@@ -317,6 +323,51 @@ def _commit(stem: Path, parent: int, private: int, done: set[Path] | None) -> It
     written[:] = [stem.parent / name for name in moved]
     if done is not None:
         done.update(written)
+
+
+# how an earlier run's outputs are known: the CSV's header, the PNG's Software text chunk (ours,
+# or matplotlib's default before ours was set), the .npz batch's baseline member
+_CSV_HEADERS = (b"wavenumber,intensity,baseline,corrected", b"pixel,intensity,baseline,corrected")
+_PNG_MARKS = (b"Software\x00raman-baseline", b"Software\x00Matplotlib")
+
+
+def _replaceable(parent: int, name: str) -> bool:
+    """Whether ``name`` in the open folder ``parent`` is absent or an earlier run's output.
+
+    A file of an output's name that is not one of ours (a user's own ``scan.csv`` in the
+    output folder) is never overwritten. A symbolic link is: the link itself is replaced,
+    what it leads to is never opened nor written.
+    """
+    import stat
+
+    try:
+        mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return True
+    if stat.S_ISLNK(mode):
+        return True
+    if not stat.S_ISREG(mode):  # a folder in the way
+        return False
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=parent)
+    with os.fdopen(fd, "rb") as f:
+        head = f.read(4096)
+    suffix = Path(name).suffix.lower()
+    if suffix == ".csv":
+        return head.startswith(_CSV_HEADERS)
+    if suffix == ".png":
+        return any(mark in head for mark in _PNG_MARKS)
+    return suffix == ".npz" and "baseline.npy" in _npz_members(parent, name)
+
+
+def _npz_members(parent: int, name: str) -> list[str]:
+    """The member names of the zip ``name`` in ``parent`` (none if it is no zip)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(_fd_path(parent) / name) as z:
+            return z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return []
 
 
 def _fd_path(fd: int) -> Path:

@@ -55,11 +55,17 @@ def figure(figsize: tuple[float, float] = (8, 5), **kw: Any) -> Figure:
     return fig
 
 
+SOFTWARE = "raman-baseline"  # the PNG's Software text chunk: pipeline.outputs knows ours by it
+
+
 def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (folders created), atomically; return ``path``."""
+    """Write ``fig`` as a PNG at ``path`` (folders created), atomically; return ``path``.
+
+    The PNG's ``Software`` text chunk says :data:`SOFTWARE`.
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
+        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": SOFTWARE})
     return path
 
 

@@ -90,8 +90,12 @@ def write_wire_map(path: Path, points=3, length=300) -> Path:
     return path
 
 
+COLUMNS = "intensity,baseline,corrected"  # after the axis column
+
+
 def read_csv(path: Path) -> np.ndarray:
-    assert path.read_text().splitlines()[0] == "wavenumber,intensity,baseline,corrected"
+    header = path.read_text().splitlines()[0]  # pixel for an uncalibrated axis (OpenRAMAN)
+    assert header.split(",", 1) in (["wavenumber", COLUMNS], ["pixel", COLUMNS])
     return np.genfromtxt(path, delimiter=",", skip_header=1)  # masked pixels' empty cells: NaN
 
 

@@ -228,3 +228,40 @@ def test_an_uncalibrated_axis_is_named_pixel_with_a_note(tmp_path, capsys):
     calibrated = write_two_columns(tmp_path / "shift.csv", *spectrum(300))
     assert run_correct(calibrated, "-o", tmp_path / "out", "--method", "arpls")[0] == 0
     assert (tmp_path / "out" / "shift.csv").read_text().startswith("wavenumber,")
+
+
+def test_a_users_own_file_of_an_outputs_name_is_not_overwritten(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    path = write_two_columns(tmp_path / "in" / "scan.csv", *spectrum(300))
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = out / "scan.csv"
+    mine.write_text("my own notes\n")  # not an output of raman-baseline
+    assert run_correct(path, "-o", out, "--method", "arpls")[0] == 1
+    assert "is not an output of raman-baseline" in capsys.readouterr().err
+    assert mine.read_text() == "my own notes\n" and names(out) == ["scan.csv"]  # no PNG either
+    mine.unlink()
+    assert run_correct(path, "-o", out, "--method", "arpls")[0] == 0
+    assert run_correct(path, "-o", out, "--method", "arpls")[0] == 0  # a rerun replaces its own
+    assert names(out) == ["scan.csv", "scan.png"]
+
+
+def test_an_earlier_runs_outputs_are_known_as_ours(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    old = tmp_path / "old.png"
+    Figure().savefig(old)  # matplotlib's own Software chunk: an output of an earlier version
+    parent = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        np.savez(tmp_path / "b.npz", x=[1.0], y=[[1.0]], baseline=[[1.0]], corrected=[[0.0]])
+        np.savez(tmp_path / "other.npz", a=[1.0])
+        (tmp_path / "c.csv").write_text("wavenumber,intensity,baseline,corrected\n1,2,3,4\n")
+        known = {n: outputs._replaceable(parent, n) for n in ("old.png", "b.npz", "c.csv")}
+        assert all(known.values()), known
+        assert not outputs._replaceable(parent, "other.npz")
+        assert outputs._replaceable(parent, "absent.csv")
+    finally:
+        os.close(parent)
