@@ -54,13 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--params", type=Path, default=None, help="default: params.yaml")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in USER:  # first: what users run; the pipeline's stages after
+        handler = globals()[f"cmd_{command.replace('-', '_')}"]
+        sub.add_parser(command, help=handler.__doc__, add_help=False)
     for command, module in STAGES.items():
         aliases = [module] if module != command else []  # register_fast as dvc.yaml names it
         help_ = _summary(f"pipeline.stages.{module}")
         sub.add_parser(command, aliases=aliases, help=help_, add_help=False)
-    for command in USER:
-        handler = globals()[f"cmd_{command.replace('-', '_')}"]
-        sub.add_parser(command, help=handler.__doc__, add_help=False)
     return parser
 
 
