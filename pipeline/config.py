@@ -164,6 +164,9 @@ class TrainParams:
     weight_decay: float = _spec(min=0.0)  # AdamW's decoupled weight decay
     warmup: float = _spec(min=0.0, max=1.0)  # fraction of samples in linear warm-up
     eval_every: int = _spec(min=1)  # spectra between validation passes (and one at the end)
+    smoothness: float = _spec(
+        min=0.0
+    )  # second-difference penalty's weight (pipeline.train); 0: off
 
 
 @dataclass(frozen=True)
