@@ -98,3 +98,27 @@ def test_resume_files_of_another_smoothness_are_not_reused_but_older_ones_are(ti
 def test_a_negative_smoothness_is_refused():
     with pytest.raises(ConfigError, match=r"train\.smoothness: expected a value >= 0.0, got -1.0"):
         parse_params(tiny_params(train={"smoothness": -1.0}))
+
+
+def test_under_ddp_the_penalised_loss_is_that_of_the_global_batch(tiny, tmp_path, monkeypatch):
+    from .test_train_ddp import LOSS_TOL, _launch
+
+    steps = 6
+    plan = dataclasses.replace(
+        recipe(tiny.train), samples=steps * 32, eval_every=32, precision="fp32", smoothness=30.0
+    )
+    va = simulate(tiny.simulate, tiny.simulate.n_val, seed=2)
+    setup = (tiny.model, plan, tiny.simulate, to_tensors(va.observed, va.baseline))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # CPU and gloo in the spawned processes
+    one = _launch(1, setup, tmp_path / "one.pt", tmp_path / "one")[0]
+    two = _launch(2, setup, tmp_path / "two.pt", tmp_path / "two")
+    losses = [[row["train_rmse"] for row in run["history"]] for run in (one, *two)]
+    assert len(losses[0]) == steps and losses[1] == losses[2]
+    assert max(abs(a - b) for a, b in zip(losses[0], losses[1], strict=True)) <= LOSS_TOL
+    plain = _launch(
+        1,
+        (tiny.model, dataclasses.replace(plan, smoothness=0.0), *setup[2:]),
+        tmp_path / "plain.pt",
+        tmp_path / "plain",
+    )[0]
+    assert plain["history"][0]["train_rmse"] < losses[0][0]  # the penalty is in the loss
