@@ -95,7 +95,7 @@ def trained(params: Params, path: Path, val_set) -> tuple[object, float | None]:
     from pipeline.files import write_json
     from pipeline.stages.train import run
 
-    note = path.with_suffix(".json")
+    note = path.with_name(path.stem + ".json")
     if path.exists():
         rate = json.loads(note.read_text())["train_rate"] if note.exists() else None
         return load_checkpoint(path)[0], rate
@@ -206,11 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         for text in args.variants:
             attention, weight = parse_variant(text, args.smoothness)
             variant = f"{attention}, smoothness {weight:g}"
-            stem = args.out / f"{attention}_w{weight:g}_s{seed}"
+            stem = f"{attention}_w{weight:g}_s{seed}"  # "none_w0.1_s0": no Path suffixes
             run_params = variant_params(params, attention, weight, seed, args)
-            network, rate = trained(run_params, stem.with_suffix(".pt"), val_set)
+            network, rate = trained(run_params, args.out / f"{stem}.pt", val_set)
             row = {"variant": variant, "seed": str(seed), "train_rate": rate}
-            row |= score(network, stem.with_suffix(".onnx"), params, benchmarks, records)
+            row |= score(network, args.out / f"{stem}.onnx", params, benchmarks, records)
             rows.append(row)
             say(f"{variant}, seed {seed}: {row}; load {common.load_average()}")
     arpls, how = classical_method("arpls", params, ROOT / "reports" / "classical.json")
