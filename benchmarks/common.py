@@ -257,6 +257,20 @@ def parser_for(
     return parser
 
 
+def benchmark_parser(doc: str, root: Path) -> argparse.ArgumentParser:
+    """A parser with the options of the evaluate_real benchmarks' inputs.
+
+    ``--params`` (default ``root/params.yaml``), and the folders ``--data`` (simulated
+    val/test.npz), ``--semireal`` and ``--rruff`` (their val/test.npz), all required.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=root / "params.yaml")
+    parser.add_argument("--data", type=Path, required=True, help="simulated val/test.npz")
+    parser.add_argument("--semireal", type=Path, required=True, help="semi-real val/test.npz")
+    parser.add_argument("--rruff", type=Path, required=True, help="RRUFF parts val/test.npz")
+    return parser
+
+
 def chosen_sizes(
     args: argparse.Namespace, full: Mapping[str, int], quick: Mapping[str, int]
 ) -> dict[str, int]:

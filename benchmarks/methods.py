@@ -21,7 +21,6 @@ at the ``lam`` ``correct`` uses (the shipped model's card).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -139,11 +138,7 @@ def _choice_text(choice: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Score, print both tables, write ``--json``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
-    parser.add_argument("--data", type=Path, required=True, help="simulated val/test.npz")
-    parser.add_argument("--semireal", type=Path, required=True, help="semi-real val/test.npz")
-    parser.add_argument("--rruff", type=Path, required=True, help="RRUFF parts val/test.npz")
+    parser = common.benchmark_parser(__doc__, ROOT)
     parser.add_argument("--model", default=correct.SHIPPED, help="as correct's --model")
     parser.add_argument("--cases", type=Path, default=ROOT.parent / "shared" / "cases")
     parser.add_argument(

@@ -25,6 +25,7 @@ from pipeline.params_check import ConfigError, read_yaml, sequence_checks
 BASELINE_FAMILIES = ("spline", "polynomial", "exponential", "hump", "step", "sum", "empirical")
 PEAK_SHAPES = ("hann", "gaussian", "lorentzian", "pseudo_voigt")
 NORMALISATIONS = ("minmax", "envelope")  # pipeline.normalise.NORMALISATIONS (a test checks)
+ATTENTIONS = ("none", "se")  # pipeline.model.ATTENTIONS (a test checks)
 
 
 # params.yaml's optional top-level mapping of named overlays (``--profile full``)
@@ -132,7 +133,9 @@ class ModelParams:
     """The network: ``resunet`` (the seed's ResUNet-1D) or ``unet`` (the plain ablation).
 
     ``normalisation``: how its input is scaled (:mod:`pipeline.normalise`); a model saved
-    before the key existed is ``minmax``.
+    before the key existed is ``minmax``. ``attention``: ``none`` (the seed's network) or
+    ``se`` (squeeze-and-excitation in every residual block, :mod:`pipeline.model`;
+    ``docs/ablation.md``); a model saved before the key existed is ``none``.
     """
 
     arch: str = _spec(choices=("resunet", "unet"))
@@ -140,6 +143,7 @@ class ModelParams:
     enc_kernel: int = _spec(min=1, odd=True)  # odd: "same" padding keeps the length
     dec_kernel: int = _spec(min=1, odd=True)
     normalisation: str = _spec(choices=NORMALISATIONS)
+    attention: str = _spec(choices=ATTENTIONS)
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,9 @@ class TrainParams:
     weight_decay: float = _spec(min=0.0)  # AdamW's decoupled weight decay
     warmup: float = _spec(min=0.0, max=1.0)  # fraction of samples in linear warm-up
     eval_every: int = _spec(min=1)  # spectra between validation passes (and one at the end)
+    smoothness: float = _spec(
+        min=0.0
+    )  # second-difference penalty's weight (pipeline.train); 0: off
 
 
 @dataclass(frozen=True)
@@ -258,7 +265,8 @@ def parse_params(data: Any, profile: str | None = None) -> Params:
 
     Beyond each value on its own: ``simulate.length`` must be a multiple of what the
     networks' downsampling needs (``2 ** (len(channels) - 1)``: 32 for six levels), for the
-    seed network and the student, or training would stop on a tensor size error.
+    seed network and the student, or training would stop on a tensor size error; and
+    ``model.attention: se`` needs ``model.arch: resunet``.
 
     An optional top-level ``profiles`` mapping holds named overlays (``profiles: {full:
     {train: {samples: 4500000}}}``): each is laid over the sections and the result checked
@@ -307,6 +315,11 @@ def overlay(base: dict, over: dict) -> dict:
 
 def _checked(data: Any) -> Params:
     params = _build(Params, data, "")
+    if params.model.attention != "none" and params.model.arch != "resunet":
+        raise ConfigError(
+            f"model.attention: {params.model.attention} needs model.arch: resunet "
+            f"(the plain U-Net has no residual blocks), got arch {params.model.arch}"
+        )
     for key, channels in (
         ("model.channels", params.model.channels),
         ("student.channels", params.student.channels),

@@ -20,6 +20,12 @@ Every level halves the length with a strided convolution, so the network is full
 convolutional: any length that is a multiple of ``2 ** len(channels[1:])`` (32 by default)
 works. ``UNet1D`` is the plain U-Net ablation (double conv, max-pool, transposed conv,
 concatenated skips).
+
+``attention="se"`` (``model.attention``) adds a squeeze-and-excitation unit
+(:class:`SqueezeExcite`) to the residual branch of every :class:`ResBlock`, encoder and
+decoder, before the shortcut is added, as in SE-ResNet (Hu et al., CVPR 2018, Fig. 3);
+``"none"`` builds exactly the network above, with the same parameter names, so checkpoints
+saved before the option existed load unchanged.
 """
 
 from __future__ import annotations
@@ -28,12 +34,53 @@ import torch
 from torch import nn
 
 SEED_CHANNELS = (32, 48, 72, 108, 162, 243)
+ATTENTIONS = ("none", "se")  # pipeline.config's choices for model.attention (a test checks)
+SE_REDUCTION = 8  # channels / hidden units of a squeeze-and-excitation unit...
+SE_MIN_HIDDEN = 4  # ...but never fewer than this many hidden units
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation: rescale each channel by a gate computed from all channels.
+
+    ``s = sigmoid(W2 relu(W1 mean_L(h)))``, then ``h * s``: the mean over the length
+    (squeeze) of ``h`` ``(B, C, L)`` gives ``(B, C)``; two fully connected layers,
+    ``C -> max(SE_MIN_HIDDEN, C // SE_REDUCTION) -> C`` (excitation), give one gate in (0, 1)
+    per channel and spectrum. It lets a block weight its channels by what the whole spectrum
+    holds (tall bands, a steep background), which a convolution's local window cannot see.
+
+    Parameters
+    ----------
+    channels
+        ``C``, the channels of the feature map gated.
+
+    References
+    ----------
+    J. Hu, L. Shen, G. Sun, "Squeeze-and-excitation networks", CVPR 2018.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        hidden = max(SE_MIN_HIDDEN, channels // SE_REDUCTION)
+        self.squeeze = nn.Linear(channels, hidden)
+        self.excite = nn.Linear(hidden, channels)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Gate ``h`` ``(B, C, L)``; the same shape back."""
+        s = h.mean(dim=-1)  # (B, C): any length, so the network stays fully convolutional
+        s = torch.sigmoid(self.excite(torch.relu(self.squeeze(s))))  # (B, C)
+        return h * s.unsqueeze(-1)  # (B, C, L)
 
 
 class ResBlock(nn.Module):
-    """Two Conv1d + BatchNorm layers with a shortcut; ``stride=2`` halves the length."""
+    """Two Conv1d + BatchNorm layers with a shortcut; ``stride=2`` halves the length.
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1):
+    ``attention="se"``: a :class:`SqueezeExcite` gates the residual branch before the
+    shortcut is added (SE-ResNet); ``"none"`` builds no such module.
+    """
+
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, stride: int = 1, attention: str = "none"
+    ):
         super().__init__()
         pad = kernel // 2
         self.conv1 = nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=pad, bias=False)
@@ -47,10 +94,13 @@ class ResBlock(nn.Module):
             self.shortcut = nn.Sequential(
                 nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm1d(c_out)
             )
+        self.se = SqueezeExcite(c_out) if _attention(attention) == "se" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         h = self.relu(self.bn1(self.conv1(x)))
         h = self.bn2(self.conv2(h))
+        if self.se is not None:
+            h = self.se(h)
         return self.relu(h + self.shortcut(x))
 
 
@@ -62,12 +112,21 @@ class Up(nn.Module):
     """
 
     def __init__(
-        self, c_in: int, c_out: int, kernel: int, block: type | None = None, up_kernel: int = 4
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        block: type | None = None,
+        up_kernel: int = 4,
+        attention: str = "none",
     ):
         super().__init__()
         pad = (up_kernel - 2) // 2
         self.up = nn.ConvTranspose1d(c_in, c_out, up_kernel, stride=2, padding=pad)
-        self.block = (block or ResBlock)(2 * c_out, c_out, kernel)
+        if block is None:
+            self.block = ResBlock(2 * c_out, c_out, kernel, attention=attention)
+        else:
+            self.block = block(2 * c_out, c_out, kernel)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:  # noqa: D102
         x = self.up(x)  # (B, c_out, 2L)
@@ -110,10 +169,18 @@ class ResUNet1D(EncoderDecoder):
         Channels of the stem, then of each downsampling level; the last is the bottleneck.
     enc_kernel, dec_kernel
         Convolution kernel sizes of the encoder and decoder residual blocks.
+    attention
+        ``"none"`` (the seed's network) or ``"se"`` (:class:`SqueezeExcite` in every block).
+
+    Raises
+    ------
+    ValueError
+        ``attention`` is not one of :data:`ATTENTIONS`.
 
     References
     ----------
     ResUNet-1D for Raman baseline correction, Analyst (2022).
+    J. Hu, L. Shen, G. Sun, "Squeeze-and-excitation networks", CVPR 2018 (``attention="se"``).
     """
 
     def __init__(
@@ -121,16 +188,17 @@ class ResUNet1D(EncoderDecoder):
         channels: tuple[int, ...] = SEED_CHANNELS,
         enc_kernel: int = 7,
         dec_kernel: int = 5,
+        attention: str = "none",
     ):
         super().__init__()
         self.channels = tuple(channels)
         self.stem = nn.Conv1d(1, channels[0], 3, padding=1)
         self.down = nn.ModuleList(
-            ResBlock(c_in, c_out, enc_kernel, stride=2)
+            ResBlock(c_in, c_out, enc_kernel, stride=2, attention=attention)
             for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
         )
         self.up = nn.ModuleList(
-            Up(c_in, c_out, dec_kernel)
+            Up(c_in, c_out, dec_kernel, attention=attention)
             for c_in, c_out in zip(channels[:0:-1], channels[-2::-1], strict=True)
         )
         self.head = nn.Conv1d(channels[0], 1, 1)
@@ -178,13 +246,31 @@ def build_model(
     channels: tuple[int, ...] = SEED_CHANNELS,
     enc_kernel: int = 7,
     dec_kernel: int = 5,
+    attention: str = "none",
 ) -> nn.Module:
-    """Build the network named in ``params.yaml`` (``model.arch``)."""
+    """Build the network named in ``params.yaml`` (``model.arch``, ``model.attention``).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``arch`` or ``attention``, or ``attention="se"`` with ``arch="unet"`` (the
+        plain U-Net ablation has no residual blocks to put it in).
+    """
     if arch == "resunet":
-        return ResUNet1D(tuple(channels), enc_kernel, dec_kernel)
+        return ResUNet1D(tuple(channels), enc_kernel, dec_kernel, attention)
     if arch == "unet":
+        if _attention(attention) != "none":
+            raise ValueError("model.attention: se needs model.arch: resunet (the U-Net has none)")
         return UNet1D(tuple(channels), enc_kernel)
     raise ValueError(f"model.arch: expected 'resunet' or 'unet', got {arch!r}")
+
+
+def _attention(attention: str) -> str:
+    if attention not in ATTENTIONS:
+        raise ValueError(
+            f"model.attention: expected one of {', '.join(ATTENTIONS)}, got {attention!r}"
+        )
+    return attention
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,6 +1,8 @@
 """Training of ResUNet-1D, with a budget counted in spectra.
 
-An RMSE loss of the normalised baseline (:mod:`pipeline.normalise`). Batches come from a
+An RMSE loss of the normalised baseline (:mod:`pipeline.normalise`), with ``smoothness`` > 0
+a second-difference penalty on the predicted baseline added under the root
+(:func:`pipeline.losses.smooth_rmse`, ``train.smoothness``). Batches come from a
 source (:mod:`pipeline.stream`): the seeded stream of freshly simulated spectra (pretraining)
 or fixed tensors visited in shuffled passes (fine-tuning's real + replayed spectra). The
 run consumes exactly ``samples`` spectra (the last batch is cut short if needed), validates
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -40,6 +43,7 @@ from pipeline.config import ModelParams, TrainParams, to_dict
 from pipeline.device import pick_device, resolve_precision, step_autocast, tuned_kernels
 from pipeline.errors import one_line
 from pipeline.files import atomic_path
+from pipeline.losses import smooth_rmse
 from pipeline.model import build_model
 from pipeline.stream import Batch, FixedSet, SimulatedStream, to_tensors
 
@@ -72,6 +76,7 @@ class Recipe:
     ``decay``: ``"cosine"`` (linear warm-up over the fraction ``warmup`` of ``samples``, then
     a half cosine to zero) or ``"step"`` (``lr * gamma ** (seen // step_every)``).
     ``optimiser``: ``"adamw"`` (decoupled weight decay) or ``"adam"`` (L2 in the gradient).
+    ``smoothness``: the weight of :func:`pipeline.losses.smooth_rmse`'s penalty; 0: plain RMSE.
     """
 
     samples: int
@@ -87,6 +92,7 @@ class Recipe:
     step_every: int = 1
     gamma: float = 1.0
     optimiser: str = "adamw"
+    smoothness: float = 0.0
 
 
 def recipe(params: TrainParams, samples: int | None = None) -> Recipe:
@@ -101,6 +107,7 @@ def recipe(params: TrainParams, samples: int | None = None) -> Recipe:
         precision=params.precision,
         threads=params.threads,
         warmup=params.warmup,
+        smoothness=params.smoothness,
     )
 
 
@@ -181,7 +188,11 @@ def train(
         torch.set_num_threads(plan.threads)
     device = distributed.device_of_rank(pick_device())
     net = build_model(
-        model_params.arch, model_params.channels, model_params.enc_kernel, model_params.dec_kernel
+        model_params.arch,
+        model_params.channels,
+        model_params.enc_kernel,
+        model_params.dec_kernel,
+        model_params.attention,
     )
     if init_state is not None:
         net.load_state_dict(init_state)
@@ -217,6 +228,9 @@ def train(
     else:
         batches = source.batches(seen, plan.batch_size)
     loss_of = distributed.global_rmse if shared else rmse
+    if plan.smoothness:
+        over = distributed.sum_all if shared else None  # the global batch's sums under DDP
+        loss_of = functools.partial(smooth_rmse, smoothness=plan.smoothness, total=over)
     with tuned_kernels(device), bar, contextlib.closing(batches):  # closing: stops workers
         _train_mode(model, frozen_norm)
         while seen < plan.samples:
@@ -322,9 +336,18 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
+# keys added after resume files were first written: left out of the tag at these values, so a
+# resume file of a run without them still matches
+_LATER_KEYS = {"attention": "none", "smoothness": 0.0}
+
+
 def _resume_tag(model_params: ModelParams, plan: Recipe, source: Source) -> str:
     """What a resume checkpoint must match: the params, the recipe and the source."""
-    h = hashlib.sha256(json.dumps([to_dict(model_params), dataclasses.asdict(plan)]).encode())
+    parts = [to_dict(model_params), dataclasses.asdict(plan)]
+    parts = [
+        {k: v for k, v in p.items() if k not in _LATER_KEYS or v != _LATER_KEYS[k]} for p in parts
+    ]
+    h = hashlib.sha256(json.dumps(parts).encode())
     h.update(source.identity())
     return h.hexdigest()
 
