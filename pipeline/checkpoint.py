@@ -44,7 +44,8 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelParams]:
         The network with its weights, and the model params it was built from.
     """
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    saved = {"normalisation": "minmax", **ckpt["model_params"]}  # saved before the key: minmax
+    # saved before the keys: minmax, and no dropout or uncertainty
+    saved = {"normalisation": "minmax", "dropout": 0.0, "mc_samples": 0, **ckpt["model_params"]}
     params = ModelParams(**{**saved, "channels": tuple(saved["channels"])})
     return from_state(params, ckpt["model"]), params
 
@@ -56,7 +57,11 @@ def from_state(model_params: ModelParams, state: dict[str, torch.Tensor]) -> tor
     :func:`pipeline.export.export_onnx` pass it on.
     """
     model = build_model(
-        model_params.arch, model_params.channels, model_params.enc_kernel, model_params.dec_kernel
+        model_params.arch,
+        model_params.channels,
+        model_params.enc_kernel,
+        model_params.dec_kernel,
+        model_params.dropout,
     )
     model.load_state_dict(state)
     model.normalisation = model_params.normalisation

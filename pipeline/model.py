@@ -24,6 +24,8 @@ concatenated skips).
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -31,9 +33,14 @@ SEED_CHANNELS = (32, 48, 72, 108, 162, 243)
 
 
 class ResBlock(nn.Module):
-    """Two Conv1d + BatchNorm layers with a shortcut; ``stride=2`` halves the length."""
+    """Two Conv1d + BatchNorm layers with a shortcut; ``stride=2`` halves the length.
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1):
+    ``dropout`` > 0 adds channel dropout (:class:`torch.nn.Dropout1d`) between the two
+    convolutions, the place Zagoruyko & Komodakis (BMVC 2016) put it in a residual block, for
+    MC dropout (:mod:`pipeline.uncertainty`); 0 builds no layer, today's block exactly.
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, dropout: float = 0.0):
         super().__init__()
         pad = kernel // 2
         self.conv1 = nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=pad, bias=False)
@@ -41,6 +48,8 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv1d(c_out, c_out, kernel, padding=pad, bias=False)
         self.bn2 = nn.BatchNorm1d(c_out)
         self.relu = nn.ReLU(inplace=True)
+        if dropout > 0:
+            self.drop = nn.Dropout1d(dropout)
         if c_in == c_out and stride == 1:
             self.shortcut = nn.Identity()
         else:  # a 1x1 projection so the shortcut matches channels and length
@@ -50,6 +59,8 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         h = self.relu(self.bn1(self.conv1(x)))
+        if hasattr(self, "drop"):
+            h = self.drop(h)
         h = self.bn2(self.conv2(h))
         return self.relu(h + self.shortcut(x))
 
@@ -110,6 +121,8 @@ class ResUNet1D(EncoderDecoder):
         Channels of the stem, then of each downsampling level; the last is the bottleneck.
     enc_kernel, dec_kernel
         Convolution kernel sizes of the encoder and decoder residual blocks.
+    dropout
+        Channel dropout rate in every residual block (:class:`ResBlock`); 0: none.
 
     References
     ----------
@@ -121,16 +134,18 @@ class ResUNet1D(EncoderDecoder):
         channels: tuple[int, ...] = SEED_CHANNELS,
         enc_kernel: int = 7,
         dec_kernel: int = 5,
+        dropout: float = 0.0,
     ):
         super().__init__()
         self.channels = tuple(channels)
         self.stem = nn.Conv1d(1, channels[0], 3, padding=1)
         self.down = nn.ModuleList(
-            ResBlock(c_in, c_out, enc_kernel, stride=2)
+            ResBlock(c_in, c_out, enc_kernel, stride=2, dropout=dropout)
             for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
         )
+        block = partial(ResBlock, dropout=dropout)
         self.up = nn.ModuleList(
-            Up(c_in, c_out, dec_kernel)
+            Up(c_in, c_out, dec_kernel, block=block)
             for c_in, c_out in zip(channels[:0:-1], channels[-2::-1], strict=True)
         )
         self.head = nn.Conv1d(channels[0], 1, 1)
@@ -178,10 +193,13 @@ def build_model(
     channels: tuple[int, ...] = SEED_CHANNELS,
     enc_kernel: int = 7,
     dec_kernel: int = 5,
+    dropout: float = 0.0,
 ) -> nn.Module:
-    """Build the network named in ``params.yaml`` (``model.arch``)."""
+    """Build the network named in ``params.yaml`` (``model.arch``; ``model.dropout``)."""
     if arch == "resunet":
-        return ResUNet1D(tuple(channels), enc_kernel, dec_kernel)
+        return ResUNet1D(tuple(channels), enc_kernel, dec_kernel, dropout)
+    if dropout > 0:
+        raise ValueError("model.dropout: only the resunet network has dropout")
     if arch == "unet":
         return UNet1D(tuple(channels), enc_kernel)
     raise ValueError(f"model.arch: expected 'resunet' or 'unet', got {arch!r}")

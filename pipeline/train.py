@@ -181,7 +181,11 @@ def train(
         torch.set_num_threads(plan.threads)
     device = distributed.device_of_rank(pick_device())
     net = build_model(
-        model_params.arch, model_params.channels, model_params.enc_kernel, model_params.dec_kernel
+        model_params.arch,
+        model_params.channels,
+        model_params.enc_kernel,
+        model_params.dec_kernel,
+        model_params.dropout,
     )
     if init_state is not None:
         net.load_state_dict(init_state)
