@@ -19,6 +19,7 @@ from typing import Any
 
 import mlflow
 
+from pipeline.inference import OnnxBaseline
 from pipeline.registry.pyfunc import ResUNetBaseline, pip_requirements, signature_and_example
 from pipeline.registry.store import (
     MODEL_NAME,
@@ -118,7 +119,8 @@ def log_pipeline_run(
     RegistryError
         Logging failed (the store, or a file to log); the message names the store.
     """
-    signature, example = signature_and_example(grid)
+    uncertainty = OnnxBaseline(onnx_path, grid=grid, workers=1).has_uncertainty
+    signature, example = signature_and_example(grid, uncertainty)
     experiment = experiment_id(client)
     with (
         store_errors(client, f"logging the run {run_name!r}"),
