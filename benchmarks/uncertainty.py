@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         row["spectra_per_s"] = rate(network, speed_y)
         rows.append(row)
         print(f"{label}: scored in {time.perf_counter() - start:.0f} s, load {load_average()}")
+        print(json.dumps(row), flush=True)  # each row as it comes: a long run's partial results
     print()
     print(
         f"plain network (no uncertainty, train.seed 0): {plain_rate:,.0f} spectra/s on one "
