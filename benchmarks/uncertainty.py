@@ -136,6 +136,29 @@ def rate(network, y: np.ndarray, repeats: int = 2) -> float:
     return best
 
 
+def cost_only(folder: Path, data: Path, rounds: int = 3) -> int:
+    """Spectra/s of every ONNX file in ``folder``: ``rounds`` interleaved rounds, the best of each.
+
+    Interleaved, so that a load that changes during the run weighs on every variant alike.
+    """
+    from pipeline.inference import OnnxBaseline
+    from pipeline.simulate import load_sets
+
+    nets = {p.stem: OnnxBaseline(p, 512, workers=1) for p in sorted(folder.glob("*.onnx"))}
+    y = load_sets(data, ("test",))["test"].observed[:1024].astype(np.float64)
+    print(f"CPU: {cpu_line()}; load average at start {load_average()}")
+    best = dict.fromkeys(nets, 0.0)
+    for _ in range(rounds):
+        for name, network in nets.items():
+            best[name] = max(best[name], rate(network, y, repeats=1))
+    plain = best.get("plain", 0.0)
+    for name, value in best.items():
+        times = f" ({plain / value:.1f}x the plain network's time)" if plain else ""
+        print(f"{name}: {value:,.0f} spectra/s{times}")
+    print(f"load average at the end {load_average()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data/simulated"))
@@ -148,7 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, nargs="+", default=[3, 5])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--cost-only",
+        action="store_true",
+        help="only time the ONNX files already in --checkpoints, in interleaved rounds",
+    )
     args = parser.parse_args(argv)
+    if args.cost_only:
+        return cost_only(args.checkpoints, args.data)
 
     import torch
 
