@@ -44,8 +44,14 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelParams]:
         The network with its weights, and the model params it was built from.
     """
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    # saved before the keys existed: minmax, no attention
-    saved = {"normalisation": "minmax", "attention": "none", **ckpt["model_params"]}
+    # saved before the keys existed: minmax, no attention, no dropout or uncertainty
+    saved = {
+        "normalisation": "minmax",
+        "attention": "none",
+        "dropout": 0.0,
+        "mc_samples": 0,
+        **ckpt["model_params"],
+    }
     params = ModelParams(**{**saved, "channels": tuple(saved["channels"])})
     return from_state(params, ckpt["model"]), params
 
@@ -61,7 +67,8 @@ def from_state(model_params: ModelParams, state: dict[str, torch.Tensor]) -> tor
         model_params.channels,
         model_params.enc_kernel,
         model_params.dec_kernel,
-        model_params.attention,
+        attention=model_params.attention,
+        dropout=model_params.dropout,
     )
     model.load_state_dict(state)
     model.normalisation = model_params.normalisation

@@ -118,6 +118,12 @@ def cmd_correct(argv: list[str]) -> int:
         "model's card)",
     )
     parser.add_argument("--no-plots", action="store_true", help="CSV only, no PNG")
+    parser.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="add baseline_std, the baseline's per-point standard deviation, and its ±2 sigma "
+        "band: a model exported with MC dropout and --method resunet (docs/uncertainty.md)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--params", type=Path, help="default: params.yaml if it exists (else not needed)"
@@ -126,10 +132,15 @@ def cmd_correct(argv: list[str]) -> int:
     default = Path("params.yaml")
     named = args.params or (default if default.is_file() else None)
     params = load_params(named) if named is not None else None
+    if args.uncertainty and args.method != "resunet":  # before any model is loaded
+        correct.uncertainty_method(None, "", args.method, args.length_mode)
     if args.method in correct.NETWORK_METHODS:
         model, which = correct.choose_network(args.model, args.store, params)
         estimate = partial(model.baselines, length_mode=args.length_mode)
         how = f"ResUNet-1D, {which}, length mode {args.length_mode}"
+        if args.uncertainty:
+            estimate = correct.uncertainty_method(model, which, args.method, args.length_mode)
+            how = f"{how}, with {correct.STD}"
         if args.method == "refined":
             estimate, refined_how = correct.refined_method(estimate, params, args.refined_report)
             how = f"{how}; {refined_how}"
@@ -213,6 +224,9 @@ def cmd_correct_map(argv: list[str]) -> int:
     )
     parser.add_argument("--classical-report", type=Path, help="as correct's")
     parser.add_argument("--refined-report", type=Path, help="as correct's")
+    parser.add_argument(
+        "--uncertainty", action="store_true", help="as correct's: a baseline_std array too"
+    )
     parser.add_argument("--scheduler", help="tcp://HOST:PORT of a Dask scheduler (default: local)")
     parser.add_argument(
         "--workers", type=_at_least(0), default=0, help="local cluster: processes (0: one per core)"
@@ -241,6 +255,7 @@ def cmd_correct_map(argv: list[str]) -> int:
         args.length_mode,
         args.classical_report,
         args.refined_report,
+        args.uncertainty,
     )
     chunks = map_io.spectra_chunks(source.shape, args.chunk)
     map_io.prepare_output(args.out, source, x, chunks, attrs, args.overwrite)  # before any work

@@ -135,7 +135,11 @@ class ModelParams:
     ``normalisation``: how its input is scaled (:mod:`pipeline.normalise`); a model saved
     before the key existed is ``minmax``. ``attention``: ``none`` (the seed's network) or
     ``se`` (squeeze-and-excitation in every residual block, :mod:`pipeline.model`;
-    ``docs/ablation.md``); a model saved before the key existed is ``none``.
+    ``docs/ablation.md``); a model saved before the key existed is ``none``. ``dropout``:
+    channel dropout in the residual blocks (0: none, the network as before); ``mc_samples`` >
+    0 exports it with a per-point standard deviation of the baseline from that many
+    MC-dropout passes (:mod:`pipeline.uncertainty`, ``docs/uncertainty.md``; needs
+    ``dropout`` > 0). A model saved before these keys has 0.
     """
 
     arch: str = _spec(choices=("resunet", "unet"))
@@ -144,6 +148,8 @@ class ModelParams:
     dec_kernel: int = _spec(min=1, odd=True)
     normalisation: str = _spec(choices=NORMALISATIONS)
     attention: str = _spec(choices=ATTENTIONS)
+    dropout: float = _spec(min=0.0, max=0.9)  # channel dropout rate in every residual block
+    mc_samples: int = _spec(min=0)  # MC-dropout passes behind baseline_std; 0: no uncertainty
 
 
 @dataclass(frozen=True)
@@ -330,6 +336,16 @@ def _checked(data: Any) -> Params:
                 f"simulate.length: {params.simulate.length} is not a multiple of {multiple}, "
                 f"which the {len(channels)} levels of {key} need"
             )
+    model = params.model
+    if model.mc_samples and not model.dropout:
+        raise ConfigError(
+            f"model.mc_samples: {model.mc_samples} MC-dropout passes need model.dropout > 0 "
+            "(docs/uncertainty.md)"
+        )
+    if model.mc_samples == 1:
+        raise ConfigError("model.mc_samples: a standard deviation needs at least 2 passes, got 1")
+    if model.dropout and model.arch != "resunet":
+        raise ConfigError(f"model.dropout: only the resunet network has dropout, not {model.arch}")
     return params
 
 

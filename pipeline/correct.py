@@ -4,7 +4,10 @@ Every file is read by :mod:`pipeline.spectra_io`; each spectrum gets its baselin
 intensity units and the corrected spectrum ``intensity - baseline``. Outputs per input file:
 a CSV ``wavenumber,intensity,baseline,corrected`` and a PNG per spectrum (``<stem>.csv``, or
 ``<stem>_point003.csv`` for the points of a multi-point file), or ``<stem>.npz`` with ``x``,
-``y``, ``baseline`` and ``corrected`` for an ``.npz`` batch. Where they go is decided before
+``y``, ``baseline`` and ``corrected`` for an ``.npz`` batch. With ``--uncertainty`` (a model
+exported with MC dropout, ``--method resunet``: :func:`uncertainty_method`), a
+``baseline_std`` column and array (the baseline's per-point standard deviation) and a shaded
+±2 sigma band in the PNG (``docs/uncertainty.md``). Where they go is decided before
 any work, and the outputs of one input file are written together or not at all
 (:mod:`pipeline.outputs`).
 
@@ -69,6 +72,7 @@ NETWORK_METHODS = ("resunet", "refined")  # the methods that run a network
 DEFAULT_METHOD = "refined"
 CSV_COLUMNS = ("wavenumber", "intensity", "baseline", "corrected")
 UNCALIBRATED = "the axis is a detector pixel index (uncalibrated): the CSV's first column is pixel"
+STD = "baseline_std"  # --uncertainty: the CSV's fifth column, the .npz's key
 
 
 class ModelLoadError(RuntimeError):
@@ -302,6 +306,40 @@ def refined_method(
     return estimate, how + f" points ({source}), scaled by (points / {length})^4"
 
 
+def uncertainty_method(
+    network: OnnxBaseline, which: str, method: str, length_mode: str
+) -> BaselineFn:
+    """``--uncertainty``: the network's baselines and standard deviations, ``(2, N, L)``.
+
+    :meth:`pipeline.inference.OnnxBaseline.baselines_and_std` of a model exported with MC
+    dropout (``model.mc_samples`` > 0, :mod:`pipeline.uncertainty`); ``which`` names the model
+    in the error.
+
+    Raises
+    ------
+    CorrectionError
+        ``method`` is not ``resunet`` (the standard deviation is the network's own baseline's),
+        or the model has no uncertainty output.
+    """
+    if method != "resunet":
+        raise CorrectionError(
+            f"--uncertainty: the standard deviation is the network's own baseline's; use it "
+            f"with --method resunet, not {method}"
+        )
+    if not network.has_uncertainty:
+        name = which if which.startswith("the ") else f"the model {which}"
+        raise CorrectionError(
+            f"--uncertainty: {name} has no uncertainty output ({STD}); use one "
+            "trained with model.dropout > 0 and exported with model.mc_samples > 0 "
+            "(docs/uncertainty.md), or leave out --uncertainty"
+        )
+
+    def estimate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return network.baselines_and_std(x, y, length_mode=length_mode)
+
+    return estimate
+
+
 def chosen_log10_lam(
     name: str, settings: ClassicalMethodParams, report: Path | None
 ) -> tuple[float, str]:
@@ -336,7 +374,8 @@ def correct_spectra(
     """Baselines ``(N, L)`` of every spectrum read from one file, and a note ("" for none).
 
     Masked pixels (:mod:`pipeline.masking`: padding at the ends, NaN) are left out of the fit
-    and get NaN; the note says which.
+    and get NaN; the note says which. An ``estimate`` that answers baselines and standard
+    deviations ``(2, N, L)`` (:func:`uncertainty_method`) gives them both, masked alike.
 
     Raises
     ------
@@ -348,7 +387,7 @@ def correct_spectra(
     masked = find_masked(spectra.y)
     check_unmasked(masked, spectra.source, min_points)
     baseline = np.asarray(fit_unmasked(spectra.x, spectra.y, masked, estimate), dtype=np.float64)
-    if baseline.shape != spectra.y.shape or not np.isfinite(baseline[~masked.mask]).all():
+    if baseline.shape[-2:] != spectra.y.shape or not np.isfinite(baseline[..., ~masked.mask]).all():
         raise RuntimeError(f"the method returned an unusable baseline for {spectra.source}")
     return baseline, masked.note
 
@@ -360,17 +399,20 @@ def write_outputs(
     plots: bool,
     done: set[Path] | None = None,
     outdir: Path | None = None,
+    std: np.ndarray | None = None,
 ) -> list[Path]:
     """Write one input's outputs; all of them, or none (:func:`pipeline.outputs.staged`).
 
     ``done``: the outputs already written in this run, none of which may be written again;
-    ``outdir``: the folder they must stay in (through no symbolic link out of it).
+    ``outdir``: the folder they must stay in (through no symbolic link out of it); ``std``:
+    the baselines' standard deviations ``(N, L)`` (``--uncertainty``), else None.
     Returns the outputs' paths (``stem`` and a suffix, or ``stem_point003`` and a suffix).
     """
     with staged(stem, done, outdir) as (tmp, written):
         if spectra.kind == "npz":
             path = tmp.with_name(tmp.name + ".npz")
             arrays = {"x": spectra.x, "y": spectra.y, "baseline": baseline}
+            arrays |= {STD: std} if std is not None else {}
             np.savez(path, **arrays, corrected=spectra.y - baseline)
             written.append(path)
             return written  # moved into place when the block ends
@@ -378,35 +420,55 @@ def write_outputs(
             point = numbered("point", i, len(spectra))
             name = tmp.name if len(spectra) == 1 else f"{tmp.name}_{point}"
             csv = tmp.with_name(name + ".csv")
-            _write_csv(csv, spectra.x, spectra.y[i], baseline[i], spectra.calibrated)
+            std_i = None if std is None else std[i]
+            _write_csv(csv, spectra.x, spectra.y[i], baseline[i], std_i, spectra.calibrated)
             written.append(csv)
             if plots:
                 png = csv.with_suffix(".png")
                 title = f"{spectra.source.name}: {spectra.labels[i]}"
-                plot_correction(png, spectra.x, spectra.y[i], baseline[i], title, spectra)
+                plot_correction(png, spectra.x, spectra.y[i], baseline[i], title, spectra, std_i)
                 written.append(png)
     return written
 
 
 def _write_csv(
-    path: Path, x: np.ndarray, y: np.ndarray, baseline: np.ndarray, calibrated: bool = True
+    path: Path,
+    x: np.ndarray,
+    y: np.ndarray,
+    baseline: np.ndarray,
+    std: np.ndarray | None = None,
+    calibrated: bool = True,
 ) -> None:
     """The CSV of one spectrum, written in blocks (:mod:`pipeline.table_csv`): NaN is empty.
 
     The first column is ``wavenumber`` (Raman shift, cm-1), or ``pixel`` for an uncalibrated
-    axis (a detector pixel index).
+    axis (a detector pixel index). With ``std``, a fifth column ``baseline_std``.
     """
-    columns = CSV_COLUMNS if calibrated else ("pixel", *CSV_COLUMNS[1:])
+    axis = CSV_COLUMNS if calibrated else ("pixel", *CSV_COLUMNS[1:])
+    columns, names = [x, y, baseline, y - baseline], axis
+    if std is not None:
+        columns, names = [*columns, std], (*axis, STD)
     with atomic_path(path) as tmp:
-        write_columns(tmp, [x, y, baseline, y - baseline], columns, fmt="%.10g")
+        write_columns(tmp, columns, names, fmt="%.10g")
 
 
 def plot_correction(
-    path: Path, x: np.ndarray, y: np.ndarray, baseline: np.ndarray, title: str, spectra: Spectra
+    path: Path,
+    x: np.ndarray,
+    y: np.ndarray,
+    baseline: np.ndarray,
+    title: str,
+    spectra: Spectra,
+    std: np.ndarray | None = None,
 ) -> None:
-    """PNG of the raw spectrum with its baseline (top) and the corrected spectrum (bottom)."""
+    """PNG of the raw spectrum with its baseline (top) and the corrected spectrum (bottom).
+
+    With ``std``, the baseline's ±2 sigma band is shaded in the top panel.
+    """
     masked = np.isnan(baseline)  # pipeline.masking: left out of the fit
-    draw_correction(path, x, y, {"baseline": baseline}, title, spectra.calibrated, masked=masked)
+    draw_correction(
+        path, x, y, {"baseline": baseline}, title, spectra.calibrated, masked=masked, std=std
+    )
 
 
 def correct_files(
@@ -466,7 +528,8 @@ def _correct_one(
         inside(stem, outdir)
         spectra = read_spectra(path, min_points, masked=True)
         baseline, note = correct_spectra(spectra, estimate, min_points)
-        report.written += write_outputs(spectra, baseline, stem, plots, done, outdir)
+        baseline, std = (baseline[0], baseline[1]) if baseline.ndim == 3 else (baseline, None)
+        report.written += write_outputs(spectra, baseline, stem, plots, done, outdir, std)
         report.spectra += len(spectra)
         report.notes += [(path, text) for text in (*spectra.notes, note) if text]
         if not spectra.calibrated:

@@ -30,8 +30,13 @@ def export_onnx(
 
     ``normalisation`` (by default the model's ``normalisation`` attribute, set by
     :func:`pipeline.checkpoint.from_state`, else ``minmax``) goes into the file's metadata.
+    A model with an ``output_names`` attribute (:class:`pipeline.uncertainty.MCDropout`:
+    ``baseline`` and ``baseline_upper``) is exported with those outputs, and its ``metadata``
+    attribute (a dict of strings) joins the file's metadata.
     """
     normalisation = normalisation or getattr(model, "normalisation", "minmax")
+    outputs = list(getattr(model, "output_names", (OUTPUT,)))
+    extra = dict(getattr(model, "metadata", {}))
     model = model.eval()
     multiple = model.length_multiple
     batch = torch.export.Dim("batch", min=1, max=65536)
@@ -43,7 +48,7 @@ def export_onnx(
             (example,),
             dynamo=True,
             input_names=[INPUT],
-            output_names=[OUTPUT],
+            output_names=outputs,
             opset_version=OPSET,
             dynamic_shapes={"x": {0: batch, 2: multiple * blocks}},
             external_data=False,
@@ -53,7 +58,7 @@ def export_onnx(
         program.save(str(tmp), external_data=False)
         saved = onnx.load(str(tmp))
         props = {p.key: p.value for p in saved.metadata_props}
-        onnx.helper.set_model_props(saved, {**props, NORMALISATION_KEY: normalisation})
+        onnx.helper.set_model_props(saved, {**props, **extra, NORMALISATION_KEY: normalisation})
         onnx.save(saved, str(tmp))
     onnx.checker.check_model(str(path))
     return onnx.load(str(path)).opset_import[0].version
@@ -68,7 +73,7 @@ def parity(
     """Largest absolute difference between PyTorch and ONNX Runtime on fresh random spectra.
 
     Inputs are random normalised spectra (smooth background, bands and noise in [0, 1]) of
-    each ``(batch, length)`` in ``shapes``.
+    each ``(batch, length)`` in ``shapes``; every output of the model is compared.
     """
     rng = np.random.default_rng(seed)
     sess = onnx_session(onnx_path)
@@ -80,7 +85,9 @@ def parity(
         x = (x - x.min(-1, keepdims=True)) / np.ptp(x, axis=-1, keepdims=True)
         x = x.astype(np.float32)
         with torch.no_grad():
-            expected = model(torch.from_numpy(x)).numpy()
-        got = sess.run([OUTPUT], {INPUT: x})[0]
-        worst = max(worst, float(np.abs(got - expected).max()))
+            expected = model(torch.from_numpy(x))
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        got = sess.run(None, {INPUT: x})
+        for ort_out, torch_out in zip(got, expected, strict=True):
+            worst = max(worst, float(np.abs(ort_out - torch_out.numpy()).max()))
     return worst

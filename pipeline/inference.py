@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ ort.disable_telemetry_events()  # and no events, by the library's own switch
 
 DEFAULT_MULTIPLE = 32  # the default network's: five poolings by two
 NORMALISATION_KEY = "normalisation"  # the ONNX metadata_props key export writes
+UPPER = "baseline_upper"  # an uncertainty model's second output, baseline + sigma
 
 
 def session_normalisation(session: ort.InferenceSession) -> str:
@@ -107,6 +109,7 @@ class OnnxBaseline:
     def _open(self, session: ort.InferenceSession, grid: int, workers: int, chunk: int) -> None:
         self.session = session
         self.input = session.get_inputs()[0].name
+        self.outputs = [o.name for o in session.get_outputs()]
         self.normalisation = session_normalisation(session)
         self.grid = grid
         self.workers = workers or os.cpu_count() or 1
@@ -126,20 +129,30 @@ class OnnxBaseline:
         found = re.fullmatch(r"\s*(\d+)\s*\*\s*\w+\s*", str(dim))
         return int(found.group(1)) if found else DEFAULT_MULTIPLE
 
-    def run(self, z: np.ndarray) -> np.ndarray:
-        """Normalised ``(B, 1, L)`` float32 in, normalised baselines ``(B, 1, L)`` out."""
+    @property
+    def has_uncertainty(self) -> bool:
+        """Whether the graph answers ``baseline + sigma`` too (:mod:`pipeline.uncertainty`)."""
+        return UPPER in self.outputs
+
+    def run(self, z: np.ndarray, both: bool = False) -> np.ndarray:
+        """Normalised ``(B, 1, L)`` float32 in, normalised baselines ``(B, 1, L)`` out.
+
+        ``both``: an uncertainty model's baseline and baseline + sigma, ``(B, 2, L)``.
+        """
         z = np.ascontiguousarray(z, np.float32)
         starts = range(0, len(z), self.chunk)
         if len(starts) <= 1 or self.workers == 1:
-            return np.concatenate([self._run_chunk(z[i : i + self.chunk]) for i in starts])
+            return np.concatenate([self._run_chunk(z[i : i + self.chunk], both) for i in starts])
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers)  # ORT releases the GIL while it runs
         return np.concatenate(
-            list(self._pool.map(lambda i: self._run_chunk(z[i : i + self.chunk]), starts))
+            list(self._pool.map(lambda i: self._run_chunk(z[i : i + self.chunk], both), starts))
         )
 
-    def _run_chunk(self, z: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input: z})[0]
+    def _run_chunk(self, z: np.ndarray, both: bool = False) -> np.ndarray:
+        if both:
+            return np.concatenate(self.session.run(["baseline", UPPER], {self.input: z}), axis=1)
+        return self.session.run(self.outputs[:1], {self.input: z})[0]
 
     def baselines(
         self,
@@ -147,14 +160,16 @@ class OnnxBaseline:
         y: np.ndarray,
         length_mode: str = LENGTH_MODES[0],
         batch_size: int = 1024,
+        both: bool = False,
     ) -> np.ndarray:
         """Baselines ``(N, L)`` of spectra ``y`` ``(N, L)`` on the increasing axis ``x``.
 
         In ``y``'s units; ``length_mode`` as in :func:`pipeline.normalise.network_baselines`
-        (``native`` pads with :data:`pipeline.normalise.PAD_MODE`).
+        (``native`` pads with :data:`pipeline.normalise.PAD_MODE`). ``both``: an uncertainty
+        model's baselines and baselines + sigma, ``(N, 2, L)``.
         """
         return network_baselines(
-            self.run,
+            partial(self.run, both=True) if both else self.run,
             self.grid,
             x,
             y,
@@ -163,4 +178,29 @@ class OnnxBaseline:
             PAD_MODE,
             batch_size,
             self.normalisation,
+            channels=both,
         )
+
+    def baselines_and_std(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        length_mode: str = LENGTH_MODES[0],
+        batch_size: int = 1024,
+    ) -> np.ndarray:
+        """Baselines and their standard deviations ``(2, N, L)``, in ``y``'s units.
+
+        ``[0]`` is what :meth:`baselines` answers, ``[1]`` the per-point standard deviation
+        (``baseline_std``) of an uncertainty model (:attr:`has_uncertainty`): its second
+        output, baseline + sigma, goes through the same inversion and resampling, and sigma
+        is the difference.
+
+        Raises
+        ------
+        ValueError
+            The model has no uncertainty output.
+        """
+        if not self.has_uncertainty:
+            raise ValueError("the model has no uncertainty output (baseline_std)")
+        out = self.baselines(x, y, length_mode, batch_size, both=True)
+        return np.stack([out[:, 0], out[:, 1] - out[:, 0]])

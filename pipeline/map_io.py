@@ -28,6 +28,7 @@ from pipeline.spectra_io import SpectrumError, check_spectra
 
 INTENSITY, WAVENUMBER = "intensity", "wavenumber"
 OUTPUTS = ("baseline", "corrected")
+STD = "baseline_std"  # with --uncertainty (settings["uncertainty"]): a third output
 DONE = "done"
 ATTRS = "raman_baseline"  # the group attribute holding what the store was made from and with
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
@@ -291,7 +292,7 @@ def prepare_output(
     return _create(out, source, x, chunks, made), 0
 
 
-RESUME_KEYS = ("input", "chunks", "method", "model", "model_version", "length_mode")
+RESUME_KEYS = ("input", "chunks", "method", "model", "model_version", "length_mode", "uncertainty")
 
 
 def _our_attrs(out: Path) -> dict[str, Any] | None:
@@ -310,7 +311,7 @@ def _create(out: Path, source: MapInput, x: np.ndarray, chunks, made: dict[str, 
     group = zarr.open_group(out, mode="w-")
     axis = group.create_array(WAVENUMBER, shape=x.shape, dtype=np.float64)
     axis[...] = x
-    for name in OUTPUTS:
+    for name in OUTPUTS + ((STD,) if made.get("uncertainty") else ()):
         group.create_array(name, shape=source.shape, chunks=chunks, dtype=dtype, fill_value=np.nan)
     grid = tuple(-(-n // c) for n, c in zip(source.shape[:-1], chunks[:-1], strict=True))
     group.create_array(DONE, shape=grid, chunks=(1,) * len(grid), dtype=np.uint8, fill_value=0)

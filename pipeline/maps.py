@@ -9,9 +9,10 @@ and :func:`pipeline.correct.classical_method` for the rest; the default method
 :mod:`pipeline.masking` does for ``correct``. A worker process builds the method once
 (:func:`worker_method`), with one ONNX Runtime stream (one thread): the cluster, one
 single-threaded worker process per core, gives the parallelism. Each chunk's task reads its
-spectra, fits them, writes ``baseline`` and ``corrected`` into the output Zarr store, then marks
-the chunk done (:func:`correct_block`); a rerun skips the chunks marked done. Memory is bounded
-by the chunk size: a worker holds a few chunks at a time, never the map.
+spectra, fits them, writes ``baseline`` and ``corrected`` (and ``baseline_std`` with
+``--uncertainty``, :func:`pipeline.correct.uncertainty_method`) into the output Zarr store, then
+marks the chunk done (:func:`correct_block`); a rerun skips the chunks marked done. Memory is
+bounded by the chunk size: a worker holds a few chunks at a time, never the map.
 
 Bad pixels: Inf is taken as NaN (a saturated or dead pixel), and NaN pixels are masked as in
 ``correct``; a spectrum left with fewer than :data:`pipeline.spectra_io.MIN_POINTS` pixels (a
@@ -55,7 +56,7 @@ class Recipe:
     spec, grid, uri
         The network, as :func:`pipeline.correct.load_network` takes it (network methods
         only); a registry alias is pinned to its version, so every worker runs the same one.
-    length_mode, params, classical_report, refined_report
+    length_mode, params, classical_report, refined_report, uncertainty
         As ``correct``'s options.
     """
 
@@ -67,6 +68,7 @@ class Recipe:
     params: Params | None = None
     classical_report: Path | None = None
     refined_report: Path | None = None
+    uncertainty: bool = False
 
 
 @dataclass
@@ -91,6 +93,7 @@ def plan(
     length_mode: str = LENGTH_MODES[0],
     classical_report: Path | None = None,
     refined_report: Path | None = None,
+    uncertainty: bool = False,
 ) -> tuple[Recipe, dict[str, Any], str]:
     """Resolve the method as ``correct`` would: ``(recipe, attributes, one line saying how)``.
 
@@ -104,13 +107,17 @@ def plan(
         As ``correct``'s.
     """
     spec, grid, uri, which, version = "", 0, None, "", ""
+    if uncertainty and method != "resunet":  # before any model is loaded
+        correct.uncertainty_method(None, "", method, length_mode)
     if method in correct.NETWORK_METHODS:
         spec, grid, uri, which = correct.network_spec(model, store, params)
         spec, version = _pinned(spec, uri)
     else:  # read by the workers: an absolute path, the same for all of them
         classical_report = Path(classical_report or "reports/classical.json").resolve()
     refined_report = refined_report.resolve() if refined_report is not None else None
-    recipe = Recipe(method, spec, grid, uri, length_mode, params, classical_report, refined_report)
+    recipe = Recipe(
+        method, spec, grid, uri, length_mode, params, classical_report, refined_report, uncertainty
+    )
     _, how = build_method(recipe)
     if which:
         how = f"ResUNet-1D, {which}, length mode {length_mode}; {how}"
@@ -121,6 +128,7 @@ def plan(
         "length_mode": length_mode if spec else None,
         "how": how,
         "package_version": package_version(),
+        "uncertainty": True if uncertainty else None,  # None: as outputs made before the option
     }
     return recipe, attrs, how
 
@@ -167,6 +175,10 @@ def build_method(recipe: Recipe) -> tuple[BaselineFn, str]:
     network = correct.load_network(recipe.spec, recipe.grid, recipe.uri)
     network.workers = 1  # one stream per worker process; the cluster runs one per core
     estimate = partial(network.baselines, length_mode=recipe.length_mode)
+    if recipe.uncertainty:
+        which = recipe.spec
+        estimate = correct.uncertainty_method(network, which, recipe.method, recipe.length_mode)
+        return estimate, f"the network alone, with {correct.STD}"
     if recipe.method == "resunet":
         return estimate, "the network alone"
     return correct.refined_method(estimate, recipe.params, recipe.refined_report)
@@ -191,7 +203,8 @@ def fit_spectra(
     Inf is taken as NaN; pixels are masked by :func:`pipeline.masking.find_masked` and left
     out of the fit (:func:`pipeline.masking.fit_unmasked`). Returns ``(baseline (N, L) with
     NaN at masked pixels, dead (N,) bool: spectra with fewer than MIN_POINTS usable pixels,
-    all NaN, masked pixels of the others)``.
+    all NaN, masked pixels of the others)``; an ``estimate`` answering baselines and standard
+    deviations (``--uncertainty``) gives ``(2, N, L)`` for the first once any spectrum lives.
 
     Raises
     ------
@@ -206,8 +219,10 @@ def fit_spectra(
     if live.any():
         what = tuple(w for w, keep in zip(masked.what, live, strict=True) if keep)
         part = Masked(masked.mask[live], masked.start[live], masked.stop[live], what)
-        baseline[live] = fit_unmasked(x, y[live], part, estimate)
-        if not np.isfinite(baseline[live][~part.mask]).all():
+        fitted = fit_unmasked(x, y[live], part, estimate)
+        baseline = np.full((*fitted.shape[:-2], *y.shape), np.nan)
+        baseline[..., live, :] = fitted
+        if not np.isfinite(fitted[..., ~part.mask]).all():
             raise RuntimeError("the method returned NaN or Inf at an unmasked pixel")
     return baseline, dead, int(masked.mask[live].sum())
 
@@ -229,15 +244,19 @@ def correct_block(
     if flip:
         x, y = x[::-1], y[:, ::-1]
     baseline, dead, masked = fit_spectra(x, y, worker_method(recipe))
+    baseline, std = (baseline[0], baseline[1]) if baseline.ndim == 3 else (baseline, None)
     corrected = y - baseline
     if flip:
         baseline, corrected = baseline[:, ::-1], corrected[:, ::-1]
+        std = None if std is None else std[:, ::-1]
     group = zarr.open_group(out, mode="r+")
     chunks = group[map_io.OUTPUTS[0]].chunks
     spans = zip(index, chunks[:-1], shape[:-1], strict=True)
     region = tuple(slice(i * c, i * c + n) for i, c, n in spans) + (slice(None),)
     group["baseline"][region] = baseline.reshape(shape)
     group["corrected"][region] = corrected.reshape(shape)
+    if std is not None:  # none when every spectrum of the chunk is dead: the fill, NaN
+        group[map_io.STD][region] = std.reshape(shape)
     first = [s.start for s in region[:-1]]
     dead_at = [
         tuple(int(a + b) for a, b in zip(first, np.unravel_index(i, shape[:-1]), strict=True))

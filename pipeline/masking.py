@@ -161,10 +161,12 @@ def fit_unmasked(
     Spectra with the same span are fitted together (one call of ``estimate`` on ``x`` and
     ``y`` cut to the span); a NaN inside a span is filled by linear interpolation on ``x``.
     Masked pixels get NaN. ``estimate`` is a :data:`pipeline.baselines.BaselineFn`; its
-    answer is checked by the caller.
+    answer is checked by the caller. An answer with leading axes (``(2, n, L)``: baselines and
+    their standard deviations, :func:`pipeline.correct.uncertainty_method`) gives
+    ``(2, N, L)``, each masked alike.
     """
     y = np.atleast_2d(y)
-    baseline = np.full(y.shape, np.nan)
+    baseline = None
     spans = np.stack([masked.start, masked.stop], axis=1)
     for start, stop in np.unique(spans, axis=0):
         rows = np.flatnonzero((spans[:, 0] == start) & (spans[:, 1] == stop))
@@ -173,6 +175,11 @@ def fit_unmasked(
             holes = np.isnan(row)
             if holes.any():
                 row[holes] = np.interp(part_x[holes], part_x[~holes], row[~holes])
-        baseline[rows, start:stop] = estimate(part_x, part)
-    baseline[masked.mask] = np.nan
+        fitted = np.asarray(estimate(part_x, part))
+        if baseline is None:
+            baseline = np.full((*fitted.shape[:-2], *y.shape), np.nan)
+        baseline[..., rows, start:stop] = fitted
+    if baseline is None:  # no spectra
+        baseline = np.full(y.shape, np.nan)
+    baseline[..., masked.mask] = np.nan
     return baseline

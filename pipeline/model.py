@@ -30,6 +30,8 @@ saved before the option existed load unchanged.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -75,11 +77,20 @@ class ResBlock(nn.Module):
     """Two Conv1d + BatchNorm layers with a shortcut; ``stride=2`` halves the length.
 
     ``attention="se"``: a :class:`SqueezeExcite` gates the residual branch before the
-    shortcut is added (SE-ResNet); ``"none"`` builds no such module.
+    shortcut is added (SE-ResNet); ``"none"`` builds no such module. ``dropout`` > 0 adds
+    channel dropout (:class:`torch.nn.Dropout1d`) between the two convolutions, the place
+    Zagoruyko & Komodakis (BMVC 2016) put it in a residual block, for MC dropout
+    (:mod:`pipeline.uncertainty`); 0 builds no layer, today's block exactly.
     """
 
     def __init__(
-        self, c_in: int, c_out: int, kernel: int, stride: int = 1, attention: str = "none"
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        stride: int = 1,
+        attention: str = "none",
+        dropout: float = 0.0,
     ):
         super().__init__()
         pad = kernel // 2
@@ -88,6 +99,8 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv1d(c_out, c_out, kernel, padding=pad, bias=False)
         self.bn2 = nn.BatchNorm1d(c_out)
         self.relu = nn.ReLU(inplace=True)
+        if dropout > 0:
+            self.drop = nn.Dropout1d(dropout)
         if c_in == c_out and stride == 1:
             self.shortcut = nn.Identity()
         else:  # a 1x1 projection so the shortcut matches channels and length
@@ -98,6 +111,8 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         h = self.relu(self.bn1(self.conv1(x)))
+        if hasattr(self, "drop"):
+            h = self.drop(h)
         h = self.bn2(self.conv2(h))
         if self.se is not None:
             h = self.se(h)
@@ -123,10 +138,7 @@ class Up(nn.Module):
         super().__init__()
         pad = (up_kernel - 2) // 2
         self.up = nn.ConvTranspose1d(c_in, c_out, up_kernel, stride=2, padding=pad)
-        if block is None:
-            self.block = ResBlock(2 * c_out, c_out, kernel, attention=attention)
-        else:
-            self.block = block(2 * c_out, c_out, kernel)
+        self.block = (block or partial(ResBlock, attention=attention))(2 * c_out, c_out, kernel)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:  # noqa: D102
         x = self.up(x)  # (B, c_out, 2L)
@@ -171,6 +183,8 @@ class ResUNet1D(EncoderDecoder):
         Convolution kernel sizes of the encoder and decoder residual blocks.
     attention
         ``"none"`` (the seed's network) or ``"se"`` (:class:`SqueezeExcite` in every block).
+    dropout
+        Channel dropout rate in every residual block (:class:`ResBlock`); 0: none.
 
     Raises
     ------
@@ -189,16 +203,18 @@ class ResUNet1D(EncoderDecoder):
         enc_kernel: int = 7,
         dec_kernel: int = 5,
         attention: str = "none",
+        dropout: float = 0.0,
     ):
         super().__init__()
         self.channels = tuple(channels)
         self.stem = nn.Conv1d(1, channels[0], 3, padding=1)
         self.down = nn.ModuleList(
-            ResBlock(c_in, c_out, enc_kernel, stride=2, attention=attention)
+            ResBlock(c_in, c_out, enc_kernel, stride=2, attention=attention, dropout=dropout)
             for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
         )
+        block = partial(ResBlock, attention=attention, dropout=dropout)
         self.up = nn.ModuleList(
-            Up(c_in, c_out, dec_kernel, attention=attention)
+            Up(c_in, c_out, dec_kernel, block=block)
             for c_in, c_out in zip(channels[:0:-1], channels[-2::-1], strict=True)
         )
         self.head = nn.Conv1d(channels[0], 1, 1)
@@ -247,17 +263,20 @@ def build_model(
     enc_kernel: int = 7,
     dec_kernel: int = 5,
     attention: str = "none",
+    dropout: float = 0.0,
 ) -> nn.Module:
-    """Build the network named in ``params.yaml`` (``model.arch``, ``model.attention``).
+    """Build the network named in ``params.yaml`` (``model.arch``, ``attention``, ``dropout``).
 
     Raises
     ------
     ValueError
-        An unknown ``arch`` or ``attention``, or ``attention="se"`` with ``arch="unet"`` (the
-        plain U-Net ablation has no residual blocks to put it in).
+        An unknown ``arch`` or ``attention``, or ``attention="se"`` or ``dropout`` with
+        ``arch="unet"`` (the plain U-Net ablation has no residual blocks to put them in).
     """
     if arch == "resunet":
-        return ResUNet1D(tuple(channels), enc_kernel, dec_kernel, attention)
+        return ResUNet1D(tuple(channels), enc_kernel, dec_kernel, attention, dropout)
+    if dropout > 0:
+        raise ValueError("model.dropout: only the resunet network has dropout")
     if arch == "unet":
         if _attention(attention) != "none":
             raise ValueError("model.attention: se needs model.arch: resunet (the U-Net has none)")

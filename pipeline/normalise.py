@@ -145,22 +145,27 @@ def predict_baselines(
     y: np.ndarray,
     batch_size: int = 1024,
     normalisation: str | None = None,
+    channels: bool = False,
 ) -> np.ndarray:
     """Baselines of spectra ``y`` (N, L) in their own units, from a normalised-units network.
 
     ``y`` is normalised (:func:`normalise` with ``normalisation``: by default the
     ``normalisation`` attribute of ``run``, as :func:`pipeline.checkpoint.torch_run` sets it,
     else ``minmax``), run through ``run`` in batches of ``batch_size``, and the output
-    denormalised: float64 (N, L).
+    denormalised: float64 (N, L). ``channels``: every output curve of a network of ``C``
+    (each a baseline in the linear normalised units, denormalised alike: an uncertainty
+    model's baseline + sigma, :mod:`pipeline.uncertainty`), float64 ``(N, C, L)``.
     """
     normalisation = normalisation or getattr(run, "normalisation", NORMALISATIONS[0])
     y = np.asarray(y)
-    out = np.empty(y.shape, dtype=np.float64)
+    out = np.empty((len(y), 1, y.shape[-1]), dtype=np.float64)
     for start in range(0, len(y), batch_size):
         z, low, span = normalise(y[start : start + batch_size], normalisation)
-        pred = np.asarray(run(z[:, None, :]))[:, 0, :]
-        out[start : start + batch_size] = denormalise(pred.astype(np.float64), low, span)
-    return out
+        pred = np.asarray(run(z[:, None, :])).astype(np.float64)  # (b, C, L)
+        if pred.shape[1] != out.shape[1]:
+            out = np.empty((len(y), pred.shape[1], y.shape[-1]), dtype=np.float64)
+        out[start : start + batch_size] = denormalise(pred, low[:, None], span[:, None])
+    return out if channels else out[:, 0]
 
 
 def padded(run: NetworkRun, multiple: int, pad: str = PAD_MODE) -> NetworkRun:
@@ -190,6 +195,7 @@ def network_baselines(
     pad: str = PAD_MODE,
     batch_size: int = 1024,
     normalisation: str | None = None,
+    channels: bool = False,
 ) -> np.ndarray:
     """Baselines ``(N, L)`` of spectra ``y`` ``(N, L)`` on the increasing axis ``x`` ``(L,)``.
 
@@ -214,11 +220,15 @@ def network_baselines(
     normalisation
         The network's (:data:`NORMALISATIONS`); by default ``run``'s ``normalisation``
         attribute, else ``minmax`` (:func:`predict_baselines`).
+    channels
+        Every output curve of the network, ``(N, C, L)`` (:func:`predict_baselines`), each
+        normalised, padded and resampled as the baseline.
 
     Returns
     -------
     numpy.ndarray
-        float64 ``(N, L)``, in ``y``'s units: normalisation is inverted exactly.
+        float64 ``(N, L)`` (``(N, C, L)`` with ``channels``), in ``y``'s units: normalisation
+        is inverted exactly.
 
     Raises
     ------
@@ -234,9 +244,10 @@ def network_baselines(
     if length_mode == "native":
         run, points = padded(run, multiple, pad), x.size
     if x.size == points and uniform(x):
-        return predict_baselines(run, y, batch_size, normalisation)
+        return predict_baselines(run, y, batch_size, normalisation, channels)
     on = np.linspace(x[0], x[-1], points)
-    return resample(on, predict_baselines(run, resample(x, y, on), batch_size, normalisation), x)
+    fitted = predict_baselines(run, resample(x, y, on), batch_size, normalisation, channels)
+    return resample(on, fitted, x)
 
 
 def resample(x: np.ndarray, y: np.ndarray, new_x: np.ndarray, block: int = 1 << 18) -> np.ndarray:

@@ -78,6 +78,25 @@ def masked_spans(masked: np.ndarray | None) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
+def band(
+    x: np.ndarray, low: np.ndarray, high: np.ndarray, buckets: int = DRAWN_BUCKETS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x, low, high)`` of a shaded band to draw: all points, or each bucket's extremes.
+
+    As :func:`drawn`: a band of more than ``8 * buckets`` points is cut into ``buckets`` runs,
+    each drawn from its lowest ``low`` to its highest ``high`` at its first point's ``x``;
+    NaN (masked pixels) leave gaps.
+    """
+    n = len(x)
+    if n <= 8 * buckets:
+        return x, low, high
+    k = n // buckets
+    runs = slice(0, buckets * k)
+    lows = low[runs].reshape(buckets, k).min(axis=1)  # NaN in a run: NaN, a gap
+    highs = high[runs].reshape(buckets, k).max(axis=1)
+    return x[runs][::k], lows, highs
+
+
 def drawn(
     x: np.ndarray, y: np.ndarray, buckets: int = DRAWN_BUCKETS
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +140,7 @@ def correction(
     figsize: tuple[float, float] = (8, 5.5),
     dpi: int = 100,
     masked: np.ndarray | None = None,
+    std: np.ndarray | None = None,
 ) -> Path:
     """PNG of a spectrum with each method's baseline (top) and corrected spectrum (bottom).
 
@@ -139,6 +159,9 @@ def correction(
     masked
         (L,) bool: pixels left out of the fit (:mod:`pipeline.masking`), shaded in both panels
         with the label "left out of the fit"; their NaN baselines leave gaps in the lines.
+    std
+        (L,) the standard deviation of the (first) baseline (``correct --uncertainty``): its
+        ±2 sigma band is shaded around it in the top panel (:func:`band`).
     """
     fig = figure(figsize)
     top, bottom = fig.subplots(2, 1, sharex=True)
@@ -147,6 +170,15 @@ def correction(
         label, colour, style = method_style(name)
         top.plot(*drawn(x, baseline), color=colour, ls=style, lw=1.4, label=label)
         bottom.plot(*drawn(x, y - baseline), color=colour, ls=style, lw=0.8, label=label)
+        if std is not None:
+            top.fill_between(
+                *band(x, baseline - 2 * std, baseline + 2 * std),
+                color=colour,
+                alpha=0.3,
+                lw=0,
+                label="±2σ (baseline_std)",
+            )
+            std = None  # the first baseline's
     for k, (start, stop) in enumerate(masked_spans(masked)):
         label = "left out of the fit" if k == 0 else None
         left = (x[max(start - 1, 0)] + x[start]) / 2  # half a step beyond: one pixel shows too

@@ -192,7 +192,8 @@ def train(
         model_params.channels,
         model_params.enc_kernel,
         model_params.dec_kernel,
-        model_params.attention,
+        attention=model_params.attention,
+        dropout=model_params.dropout,
     )
     if init_state is not None:
         net.load_state_dict(init_state)
@@ -338,7 +339,7 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 # keys added after resume files were first written: left out of the tag at these values, so a
 # resume file of a run without them still matches
-_LATER_KEYS = {"attention": "none", "smoothness": 0.0}
+_LATER_KEYS = {"attention": "none", "dropout": 0.0, "mc_samples": 0, "smoothness": 0.0}
 
 
 def _resume_tag(model_params: ModelParams, plan: Recipe, source: Source) -> str:

@@ -6,6 +6,7 @@ NaN or Inf, an axis that is duplicated or not monotonic, lengths that do not mat
 points, more than :data:`MAX_REQUEST_VALUES` values) is refused with HTTP 400 and one line
 saying what is wrong: never a 500, a traceback or a path of the server. The answer follows the
 request's own axis order: a decreasing axis (as Renishaw WiRE exports) comes back decreasing.
+A model exported with MC dropout (:mod:`pipeline.uncertainty`) answers ``baseline_std`` too.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ class ResUNetBaseline(mlflow.pyfunc.PythonModel):
 
     Input: ``wavenumber`` (L,), strictly increasing or strictly decreasing, and ``intensity``
     (N, L) or (L,), in the user's units. Output: ``baseline`` and ``corrected`` (N, L), in the
-    same units and the same axis order as the input.
+    same units and the same axis order as the input; and ``baseline_std`` (N, L), the baseline's
+    per-point standard deviation, from a model that has it
+    (:attr:`pipeline.inference.OnnxBaseline.has_uncertainty`).
     """
 
     def __init__(self, grid: int = 512):
@@ -69,15 +72,22 @@ class ResUNetBaseline(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input, params=None):  # noqa: D102
         x, y, descending = request_spectra(model_input)
+        uncertain = getattr(self.model, "has_uncertainty", False)  # older bundles: no such part
         try:
-            baseline = self.model.baselines(x, y)
+            if uncertain:
+                baseline, std = self.model.baselines_and_std(x, y)
+            else:
+                baseline = self.model.baselines(x, y)
         except Exception as exc:  # a fault of the server, not of the request: no traceback
             raise MlflowException(
                 f"the model failed on a valid request: {one_line(exc)}", error_code=INTERNAL_ERROR
             ) from exc
         if descending:  # answer on the request's own axis order
             y, baseline = y[:, ::-1], baseline[:, ::-1]
-        return {"baseline": baseline, "corrected": y - baseline}
+        answer = {"baseline": baseline, "corrected": y - baseline}
+        if uncertain:
+            answer["baseline_std"] = std[:, ::-1] if descending else std
+        return answer
 
 
 def request_spectra(model_input: Any) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -153,19 +163,23 @@ def load_model(uri: str):
         ) from exc
 
 
-def signature_and_example(length: int = 512):
-    """The pyfunc's signature and a small input example (two spectra)."""
+def signature_and_example(length: int = 512, uncertainty: bool = False):
+    """The pyfunc's signature and a small input example (two spectra).
+
+    ``uncertainty``: the model answers ``baseline_std`` too.
+    """
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import Schema, TensorSpec
 
     f64 = np.dtype("float64")
+    answers = (
+        ("baseline", "corrected", "baseline_std") if uncertainty else ("baseline", "corrected")
+    )
     signature = ModelSignature(
         inputs=Schema(
             [TensorSpec(f64, (-1,), "wavenumber"), TensorSpec(f64, (-1, -1), "intensity")]
         ),
-        outputs=Schema(
-            [TensorSpec(f64, (-1, -1), "baseline"), TensorSpec(f64, (-1, -1), "corrected")]
-        ),
+        outputs=Schema([TensorSpec(f64, (-1, -1), name) for name in answers]),
     )
     x = np.linspace(200.0, 3200.0, length)
     t = (x - x[0]) / (x[-1] - x[0])

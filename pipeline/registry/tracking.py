@@ -19,6 +19,7 @@ from typing import Any
 
 import mlflow
 
+from pipeline.inference import OnnxBaseline
 from pipeline.registry.pyfunc import ResUNetBaseline, pip_requirements, signature_and_example
 from pipeline.registry.store import (
     MODEL_NAME,
@@ -118,7 +119,7 @@ def log_pipeline_run(
     RegistryError
         Logging failed (the store, or a file to log); the message names the store.
     """
-    signature, example = signature_and_example(grid)
+    signature, example = signature_and_example(grid, answers_std(onnx_path))
     experiment = experiment_id(client)
     with (
         store_errors(client, f"logging the run {run_name!r}"),
@@ -155,6 +156,17 @@ def log_pipeline_run(
             },
         )
     return run.info.run_id, info.model_uri
+
+
+def answers_std(onnx_path: Path) -> bool:
+    """Whether the ONNX file answers ``baseline_std`` too (:mod:`pipeline.uncertainty`).
+
+    False for a file ONNX Runtime cannot open: logging it then fails with its own message.
+    """
+    try:
+        return OnnxBaseline(onnx_path, workers=1).has_uncertainty
+    except Exception:  # onnxruntime's own exception types
+        return False
 
 
 def package_code(dest: Path) -> Path:

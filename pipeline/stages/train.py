@@ -47,7 +47,10 @@ def settings(params: Params, student: bool) -> tuple[ModelParams, Recipe]:
     """The network and the training recipe of the seed network or of the student."""
     if not student:
         return params.model, recipe(params.train)
-    model = dataclasses.replace(params.model, channels=params.student.channels)
+    # the fast variant is for speed: no MC-dropout passes (docs/uncertainty.md)
+    model = dataclasses.replace(
+        params.model, channels=params.student.channels, dropout=0.0, mc_samples=0
+    )
     return model, recipe(params.train, samples=params.student.samples)
 
 
