@@ -233,7 +233,7 @@ def test_export_stage_wraps_and_calibrates_an_mc_dropout_checkpoint(tmp_path):
     from pipeline.stages.export import ExportError, with_uncertainty
 
     net = dropout_net()
-    model_params = ModelParams("resunet", CHANNELS, 7, 5, "minmax", 0.3, 4)
+    model_params = ModelParams("resunet", CHANNELS, 7, 5, "minmax", "none", 0.3, 4)
     rng = np.random.default_rng(0)
     t = np.linspace(0, 1, 64)
     baseline = 1 + rng.uniform(0, 1, (20, 1)) * np.exp(-3 * t)
@@ -245,7 +245,7 @@ def test_export_stage_wraps_and_calibrates_an_mc_dropout_checkpoint(tmp_path):
     assert report["val_in_2sigma_scaled"] == pytest.approx(0.95, abs=0.01)
     with pytest.raises(ExportError, match="--val"):
         with_uncertainty(net, model_params, None)
-    plain = ModelParams("resunet", CHANNELS, 7, 5, "minmax", 0.0, 0)
+    plain = ModelParams("resunet", CHANNELS, 7, 5, "minmax", "none", 0.0, 0)
     assert with_uncertainty(net, plain, None) == (net, {})
 
 
