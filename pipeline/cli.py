@@ -173,6 +173,16 @@ def counted(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
 
 
+def _address(text: str) -> str:
+    """An argparse type: a Dask scheduler address (else argparse's one-line usage error)."""
+    from pipeline.cluster import SchedulerAddressError, check_address
+
+    try:
+        return check_address(text)
+    except SchedulerAddressError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _at_least(low: int):
     """An argparse type: an integer >= ``low`` (else argparse's one-line usage error)."""
 
@@ -227,7 +237,11 @@ def cmd_correct_map(argv: list[str]) -> int:
     parser.add_argument(
         "--uncertainty", action="store_true", help="as correct's: a baseline_std array too"
     )
-    parser.add_argument("--scheduler", help="tcp://HOST:PORT of a Dask scheduler (default: local)")
+    parser.add_argument(
+        "--scheduler",
+        type=_address,
+        help="tcp://HOST:PORT of a Dask scheduler (default: a local cluster)",
+    )
     parser.add_argument(
         "--workers", type=_at_least(0), default=0, help="local cluster: processes (0: one per core)"
     )
@@ -258,9 +272,11 @@ def cmd_correct_map(argv: list[str]) -> int:
         args.uncertainty,
     )
     chunks = map_io.spectra_chunks(source.shape, args.chunk)
+    new = not args.out.exists()
     map_io.prepare_output(args.out, source, x, chunks, attrs, args.overwrite)  # before any work
     stop = outputs.terminate_cleanly("correct-map")  # SIGTERM: the local cluster is closed
-    with stop, cluster(args.scheduler, args.workers) as (client, where):
+    untouched = map_io.removed_if_untouched(args.out, new)  # a run that never started
+    with stop, untouched, cluster(args.scheduler, args.workers) as (client, where):
         print(f"correcting {source.spectra} spectra of {args.input} {source.shape} with {how}")
         print(f"on {where}")
         report = maps.correct_map(

@@ -14,6 +14,36 @@ from typing import Any
 WAIT_FOR_WORKERS_S = 60  # an existing cluster with no worker: how long before giving up
 
 
+class SchedulerAddressError(ValueError):
+    """A scheduler address Dask cannot use (no scheme, an unknown one, no port)."""
+
+
+def check_address(address: str) -> str:
+    """``address`` if Dask can reach a scheduler by it (``tcp://HOST:PORT``), else an error.
+
+    Raises
+    ------
+    SchedulerAddressError
+        One line naming the address and what is wrong, before any connection or output.
+    """
+    from distributed.comm import registry
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address, strict=True)
+        if scheme not in registry.backends:
+            raise ValueError(f"unknown scheme {scheme}://")
+        if scheme != "inproc":
+            parse_host_port(location)
+    except ValueError as exc:
+        reason = str(exc).split(". ")[0].lower()
+        raise SchedulerAddressError(
+            f"{address!r}: not a Dask scheduler address ({reason}); "
+            "expected tcp://HOST:PORT"
+        ) from None
+    return address
+
+
 @contextlib.contextmanager
 def cluster(scheduler: str | None = None, workers: int = 0) -> Iterator[tuple[Any, str]]:
     """A Dask client and one line naming the cluster: ``scheduler``'s, else a local one.
@@ -24,6 +54,8 @@ def cluster(scheduler: str | None = None, workers: int = 0) -> Iterator[tuple[An
 
     Raises
     ------
+    SchedulerAddressError
+        ``scheduler`` is not an address (:func:`check_address`).
     OSError
         The scheduler cannot be reached in 10 s; ``TimeoutError`` (an ``OSError``): it has no
         worker.
@@ -34,7 +66,7 @@ def cluster(scheduler: str | None = None, workers: int = 0) -> Iterator[tuple[An
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler, timeout="10s") as client:
+        with Client(check_address(scheduler), timeout="10s") as client:
             client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)  # none: TimeoutError, one line
             n = len(client.scheduler_info()["workers"])
             yield client, f"the Dask cluster at {scheduler} ({n} workers)"

@@ -17,7 +17,9 @@ replaced with ``overwrite``.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,17 +188,25 @@ def _zarr_dataset(path: Path, name: str, option: str = "--dataset"):
         group = zarr.open_group(path, mode="r")
     except Exception as exc:  # zarr raises its own types for a folder that is not a store
         raise MapInputError(f"{path}: not a Zarr store ({type(exc).__name__})") from None
-    if name not in group.array_keys():
-        found = ", ".join(sorted(group.array_keys())) or "none"
+    try:
+        item = group[name]  # a path ("data/spectra") reaches into subgroups
+    except KeyError:
+        item = None
+    if not isinstance(item, zarr.Array):
+        arrays = [key for key, v in group.members(max_depth=None) if isinstance(v, zarr.Array)]
+        found = ", ".join(sorted(arrays)) or "none"  # at any depth: instrument files nest them
         raise MapInputError(f"{path}: no array '{name}' (arrays: {found}); name it with {option}")
-    return group[name]
+    return item
 
 
 def _hdf5_dataset(path: Path, name: str, option: str = "--dataset"):
     import h5py
 
     with h5py.File(path, "r") as file:
-        found = [key for key, item in file.items() if isinstance(item, h5py.Dataset)]
+        found: list[str] = []  # every dataset, at any depth: instrument files nest them
+        file.visititems(
+            lambda key, item: found.append(key) if isinstance(item, h5py.Dataset) else None
+        )
         if not isinstance(file.get(name), h5py.Dataset):
             names = ", ".join(sorted(found)) or "none"
             raise MapInputError(
@@ -204,6 +214,13 @@ def _hdf5_dataset(path: Path, name: str, option: str = "--dataset"):
             )
         data = file[name]
         return _Shape(data.shape, data.dtype)  # the file closes: only what it looks like
+
+
+def _add_dataset(found: list[str], key: str, item) -> None:
+    import h5py
+
+    if isinstance(item, h5py.Dataset):
+        found.append(key)
 
 
 def _hdf5_axis(path: Path, name: str) -> np.ndarray:
@@ -244,6 +261,30 @@ def spectra_chunks(shape: tuple[int, ...], per_chunk: int) -> tuple[int, ...]:
         chunks.insert(0, size)
         left = max(1, left // size)
     return tuple(chunks)
+
+
+@contextlib.contextmanager
+def removed_if_untouched(out: Path, new: bool) -> Iterator[None]:
+    """Remove ``out`` again when the block fails before any chunk is done, if it was ``new``.
+
+    A run that never started (an unreachable scheduler, Ctrl-C during start-up) leaves no
+    store behind to refuse the next run's other settings.
+    """
+    try:
+        yield
+    except BaseException:
+        if new and _chunks_done(out) == 0:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _chunks_done(out: Path) -> int:
+    import zarr
+
+    try:
+        return int(np.asarray(zarr.open_group(out, mode="r")[DONE][...]).sum())
+    except Exception:  # no store, or not ours: nothing of it is done
+        return 0
 
 
 def prepare_output(

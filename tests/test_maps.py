@@ -174,12 +174,20 @@ def test_bad_inputs_are_one_line_before_any_work(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("option", "value", "expected"),
-    [("--workers", "-1", "-1 is less than 0"), ("--chunk", "0", "0 is less than 1")],
+    [
+        ("--workers", "-1", "-1 is less than 0"),
+        ("--chunk", "0", "0 is less than 1"),
+        # a traceback (ValueError) after the output store was made, before
+        ("--scheduler", "foo", "'foo': not a Dask scheduler address (invalid url scheme"),
+        ("--scheduler", "http://h:8786", "'http://h:8786': not a Dask scheduler address (unknown"),
+        ("--scheduler", "tcp://h", "'tcp://h': not a Dask scheduler address (missing port number"),
+    ],
 )
 def test_a_worker_count_or_chunk_out_of_range_is_refused_before_any_work(
     tmp_path, capsys, option, value, expected
 ):
-    """--workers -1 hung (a LocalCluster of no workers); --chunk 0 ran chunks of one."""
+    """--workers -1 hung (a LocalCluster of no workers); --chunk 0 ran chunks of one; a bad
+    --scheduler address was a traceback."""
     x, y = make_map(np.random.default_rng(6), (2, 3))
     write_zarr(tmp_path / "in.zarr", x, y)
     argv = ["correct-map", str(tmp_path / "in.zarr"), "-o", str(tmp_path / "o.zarr"), option, value]
@@ -188,3 +196,34 @@ def test_a_worker_count_or_chunk_out_of_range_is_refused_before_any_work(
     assert stop.value.code == 2
     assert f"argument {option}: {expected}" in capsys.readouterr().err
     assert not (tmp_path / "o.zarr").exists()
+
+
+def test_an_unreachable_scheduler_leaves_no_store_behind(tmp_path, capsys):
+    """The empty store it left refused the next run's other method ("made from ... with other
+    method"): a run that never started blocked the next one."""
+    from tests.test_maps_scheduler import free_port
+
+    x, y = make_map(np.random.default_rng(8), (2, 3))
+    write_zarr(tmp_path / "in.zarr", x, y)
+    nobody = f"tcp://127.0.0.1:{free_port()}"
+    err = fails(capsys, "in.zarr", "-o", "o.zarr", "--scheduler", nobody, "--method", "arpls")
+    assert "OSError" in err or "Timed out" in err
+    assert not (tmp_path / "o.zarr").exists()
+    argv = ["correct-map", "in.zarr", "-o", "o.zarr", "--workers", "1", "--no-progress"]
+    assert cli.main(argv) == 0  # the next run, local, default method: not refused
+
+
+def test_datasets_in_groups_are_listed_and_read_by_their_path(tmp_path, capsys):
+    x, y = make_map(np.random.default_rng(9), (2, 3))
+    with h5py.File(tmp_path / "nested.h5", "w") as file:
+        file["data/spectra"], file["data/wn"] = y, x
+    err = fails(capsys, "nested.h5", "-o", "o.zarr")
+    assert "(datasets: data/spectra, data/wn)" in err  # was "(datasets: none)"
+    group = zarr.open_group(tmp_path / "nested.zarr", mode="w")
+    group.create_group("data").create_array("spectra", data=y)
+    group.create_array("wavenumber", data=x)
+    assert "(arrays: data/spectra, wavenumber)" in fails(capsys, "nested.zarr", "-o", "o.zarr")
+    source, axis = map_io.open_input(
+        tmp_path / "nested.h5", "data/spectra", "data/wn"
+    )  # by path: as before
+    assert source.shape == y.shape and np.array_equal(axis, x)
