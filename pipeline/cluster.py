@@ -38,8 +38,7 @@ def check_address(address: str) -> str:
     except ValueError as exc:
         reason = str(exc).split(". ")[0].lower()
         raise SchedulerAddressError(
-            f"{address!r}: not a Dask scheduler address ({reason}); "
-            "expected tcp://HOST:PORT"
+            f"{address!r}: not a Dask scheduler address ({reason}); expected tcp://HOST:PORT"
         ) from None
     return address
 
