@@ -98,6 +98,9 @@ def test_ctrl_c_stops_a_local_run_in_one_line_and_a_rerun_resumes(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        # Ctrl-C as a terminal delivers it: a test run in the background (nohup, CI runners)
+        # hands its children SIGINT ignored, and Python keeps an ignored SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and run.poll() is None:
