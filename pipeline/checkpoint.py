@@ -56,13 +56,9 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelParams]:
     return from_state(params, ckpt["model"]), params
 
 
-def from_state(model_params: ModelParams, state: dict[str, torch.Tensor]) -> torch.nn.Module:
-    """The network of ``model_params`` holding the weights ``state``, in eval mode.
-
-    Its ``normalisation`` attribute is ``model_params.normalisation``: :func:`torch_run` and
-    :func:`pipeline.export.export_onnx` pass it on.
-    """
-    model = build_model(
+def network_of(model_params: ModelParams) -> torch.nn.Module:
+    """A fresh network of ``model_params`` (:func:`pipeline.model.build_model`), untrained."""
+    return build_model(
         model_params.arch,
         model_params.channels,
         model_params.enc_kernel,
@@ -70,6 +66,15 @@ def from_state(model_params: ModelParams, state: dict[str, torch.Tensor]) -> tor
         attention=model_params.attention,
         dropout=model_params.dropout,
     )
+
+
+def from_state(model_params: ModelParams, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """The network of ``model_params`` holding the weights ``state``, in eval mode.
+
+    Its ``normalisation`` attribute is ``model_params.normalisation``: :func:`torch_run` and
+    :func:`pipeline.export.export_onnx` pass it on.
+    """
+    model = network_of(model_params)
     model.load_state_dict(state)
     model.normalisation = model_params.normalisation
     return model.eval()

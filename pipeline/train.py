@@ -39,12 +39,12 @@ import torch
 from tqdm import tqdm
 
 from pipeline import distributed
+from pipeline.checkpoint import network_of
 from pipeline.config import ModelParams, TrainParams, to_dict
 from pipeline.device import pick_device, resolve_precision, step_autocast, tuned_kernels
 from pipeline.errors import one_line
 from pipeline.files import atomic_path
 from pipeline.losses import smooth_rmse
-from pipeline.model import build_model
 from pipeline.stream import Batch, FixedSet, SimulatedStream, to_tensors
 
 __all__ = ["Evaluation", "Recipe", "learning_rate", "recipe", "to_tensors", "train"]
@@ -187,14 +187,7 @@ def train(
     if plan.threads:
         torch.set_num_threads(plan.threads)
     device = distributed.device_of_rank(pick_device())
-    net = build_model(
-        model_params.arch,
-        model_params.channels,
-        model_params.enc_kernel,
-        model_params.dec_kernel,
-        attention=model_params.attention,
-        dropout=model_params.dropout,
-    )
+    net = network_of(model_params)
     if init_state is not None:
         net.load_state_dict(init_state)
     net = (distributed.sync_norm(net) if shared else net).to(device)  # net: weights, val

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import pipeline.train as tr
+from pipeline.checkpoint import network_of
 from pipeline.config import ConfigError, parse_params, to_dict
 from pipeline.losses import second_difference, smooth_rmse
 from pipeline.simulate import simulate
@@ -70,8 +71,7 @@ def test_the_penalty_makes_the_predicted_baselines_smoother(tiny, sets):
         state, history = train(
             tiny.model, dataclasses.replace(plan, smoothness=w), sets[0], sets[1], progress=False
         )
-        m = tiny.model
-        net = tr.build_model(m.arch, m.channels, m.enc_kernel, m.dec_kernel)
+        net = network_of(tiny.model)
         net.load_state_dict(state)
         with torch.no_grad():
             pred = net.eval()(sets[1][0])
