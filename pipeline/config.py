@@ -214,6 +214,21 @@ class StudentParams:
 
 
 @dataclass(frozen=True)
+class DenoiseParams:
+    """The denoiser (:mod:`pipeline.denoiser`): its layers and its training on simulated spectra."""
+
+    width: int = _spec(min=1)  # channels of the hidden layers
+    dilations: tuple[int, ...] = _spec(min=1)  # one dilated 3-point convolution per value
+    seed: int = _spec(min=0)  # the denoiser's stream and initialisation
+    samples: int = _spec(min=1)  # training spectra in all
+    batch_size: int = _spec(min=1)
+    lr: float = _spec(min=0.0)  # peak learning rate (AdamW), warm-up then cosine
+    weight_decay: float = _spec(min=0.0)
+    warmup: float = _spec(min=0.0, max=1.0)  # fraction of samples in linear warm-up
+    residual: float = _spec(min=0.0)  # smooth baseline residual added, x the baseline's range
+
+
+@dataclass(frozen=True)
 class FinetuneParams:
     """Fine-tuning of the production network on real spectra (``data/real``)."""
 
@@ -256,6 +271,7 @@ class Params:
     student: StudentParams = _spec()
     finetune: FinetuneParams = _spec()
     semireal: SemirealParams = _spec()
+    denoise: DenoiseParams = _spec()
 
 
 def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> Params:

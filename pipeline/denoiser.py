@@ -1,0 +1,194 @@
+"""The denoising network: its layers, its training on simulated spectra, its ONNX export.
+
+:class:`DilatedDnCNN` is a residual denoiser (DnCNN, Zhang et al., IEEE TIP 2017: the network
+learns the noise and the graph subtracts it) whose 3-point convolutions are dilated 1, 2, 4,
+... and back (IRCNN, Zhang et al., CVPR 2017), so that a few layers see a band and its
+surroundings (about 100 points with the default dilations). :class:`Denoiser` wraps it with
+the compression of :mod:`pipeline.denoise`: input and output are spectra in sigma units.
+
+Training (:func:`train_denoiser`) draws fresh spectra from the simulator (the ``simulate``
+section, its own seed ``denoise.seed``): the input is the spectrum minus its true baseline plus
+a small smooth residual (the error a baseline estimate leaves, ``denoise.residual`` of the
+baseline's range, which the network must keep), the target is the clean bands plus that same
+residual; noise and cosmic-ray spikes are what it must remove. The loss is the Huber loss in
+sigma units (quadratic within :data:`HUBER` sigmas), AdamW with warm-up and cosine decay as
+the baseline network's recipe (:func:`pipeline.train.learning_rate`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.config import DenoiseParams, SimulateParams
+from pipeline.denoise import INPUT, KNEE, OUTPUT, ROLE, ROLE_KEY, to_sigma_units
+from pipeline.simulate import simulate
+from pipeline.stream import BLOCK, block_seed
+from pipeline.train import Recipe, learning_rate
+
+HUBER = 3.0  # sigmas: the loss is quadratic within, linear beyond (spikes, band tops)
+
+
+class DilatedDnCNN(nn.Module):
+    """Conv-ReLU, then (dilated Conv-BatchNorm-ReLU) per dilation, then Conv: the residual.
+
+    Parameters
+    ----------
+    width
+        Channels of the hidden layers.
+    dilations
+        One hidden layer per value, its 3-point convolution dilated by it.
+
+    Input and output are ``(B, 1, L)``, any L (zero padding keeps the length).
+    """
+
+    def __init__(self, width: int = 48, dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 8, 4, 2, 1)):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv1d(1, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for d in dilations:
+            layers += [
+                nn.Conv1d(width, width, 3, padding=d, dilation=d, bias=False),
+                nn.BatchNorm1d(width),
+                nn.ReLU(inplace=True),
+            ]
+        layers.append(nn.Conv1d(width, 1, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.body(x)
+
+
+class Denoiser(nn.Module):
+    """Spectra in sigma units ``(B, 1, L)`` in, denoised spectra in sigma units out.
+
+    ``z = asinh(u / KNEE)``; the network answers the noise in that domain; the output is
+    ``KNEE * sinh(z - net(z))``.
+    """
+
+    def __init__(self, width: int = 48, dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 8, 4, 2, 1)):
+        super().__init__()
+        self.net = DilatedDnCNN(width, dilations)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        z = torch.asinh(u / KNEE)
+        return KNEE * torch.sinh(z - self.net(z))
+
+
+def build_denoiser(params: DenoiseParams) -> Denoiser:
+    """The :class:`Denoiser` of the ``denoise`` section of ``params.yaml``."""
+    return Denoiser(params.width, tuple(params.dilations))
+
+
+def training_pairs(
+    sim: SimulateParams, seed: int, block: int, residual: float, size: int = BLOCK
+) -> tuple[np.ndarray, np.ndarray]:
+    """Block ``block`` of the denoiser's stream: inputs and targets ``(size, 1, L)``, sigma units.
+
+    The spectra are ``simulate(sim, size, block_seed(seed, block))``; input: observed minus the
+    true baseline, plus a residual; target: the clean bands plus the same residual. The
+    residual is another spectrum's baseline shape (the block's baselines rolled by one),
+    centred, times ``residual`` x this baseline's range x a uniform factor in [-1, 1].
+    """
+    spectra = simulate(sim, size, block_seed(seed, block))
+    rng = np.random.default_rng(block_seed(seed + 1, block))
+    base = spectra.baseline.astype(np.float64)
+    span = np.ptp(base, axis=1, keepdims=True)
+    shape = (base - base.min(axis=1, keepdims=True)) / np.maximum(span, 1e-12)
+    shape = np.roll(shape - shape.mean(axis=1, keepdims=True), 1, axis=0)
+    smooth = shape * span * residual * rng.uniform(-1, 1, (size, 1))
+    u, sigma = to_sigma_units(spectra.observed - base + smooth)
+    target = (spectra.peaks + smooth) / sigma[:, None]
+    return u[:, None, :], target.astype(np.float32)[:, None, :]
+
+
+def train_denoiser(
+    params: DenoiseParams,
+    sim: SimulateParams,
+    threads: int = 0,
+    log: Callable[[str], None] = print,
+) -> tuple[Denoiser, list[dict[str, float]]]:
+    """Train a :class:`Denoiser` on ``params.samples`` fresh simulated spectra.
+
+    Returns the model (eval mode) and its history: one row per :data:`pipeline.stream.BLOCK`
+    spectra with the spectra seen, the mean training loss of the block and the seconds.
+    """
+    torch.manual_seed(params.seed)
+    if threads:
+        torch.set_num_threads(threads)
+    model = build_denoiser(params)
+    plan = Recipe(
+        samples=params.samples,
+        batch_size=params.batch_size,
+        lr=params.lr,
+        weight_decay=params.weight_decay,
+        eval_every=params.samples,
+        seed=params.seed,
+        precision="fp32",
+        threads=threads,
+        warmup=params.warmup,
+    )
+    optimiser = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    loss_fn = nn.HuberLoss(delta=HUBER)
+    history, seen, start, block = [], 0, time.perf_counter(), 0
+    model.train()
+    while seen < params.samples:
+        x, y = map(torch.from_numpy, training_pairs(sim, params.seed, block, params.residual))
+        losses = []
+        for i in range(0, len(x), params.batch_size):
+            batch = min(params.batch_size, params.samples - seen)
+            if batch <= 0:
+                break
+            for group in optimiser.param_groups:
+                group["lr"] = learning_rate(plan, seen, batch)
+            loss = loss_fn(model(x[i : i + batch]), y[i : i + batch])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+            seen += batch
+        history.append(
+            {"seen": seen, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - start}
+        )
+        log(f"denoiser: {seen} of {params.samples} spectra, loss {history[-1]['loss']:.4f}")
+        block += 1
+    return model.eval(), history
+
+
+def export_denoiser(model: Denoiser, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write ``model`` as ONNX: input :data:`INPUT`, output :data:`OUTPUT`, ``(batch, 1, L)``.
+
+    The batch and the length are dynamic; the metadata marks the file as a denoiser
+    (:data:`pipeline.denoise.ROLE_KEY`), which :class:`pipeline.denoise.OnnxDenoiser` checks.
+    """
+    import onnx
+
+    from pipeline.export import OPSET
+    from pipeline.files import atomic_path
+
+    model = model.eval()
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    length = torch.export.Dim("length", min=8, max=1 << 20)
+    with torch.no_grad():
+        program = torch.onnx.export(
+            model,
+            (torch.rand(2, 1, 512),),
+            dynamo=True,
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            opset_version=OPSET,
+            dynamic_shapes={"u": {0: batch, 2: length}},
+            external_data=False,
+            verbose=False,
+        )
+    with atomic_path(path) as tmp:
+        program.save(str(tmp), external_data=False)
+        saved = onnx.load(str(tmp))
+        props = {p.key: p.value for p in saved.metadata_props}
+        onnx.helper.set_model_props(saved, {**props, **(metadata or {}), ROLE_KEY: ROLE})
+        onnx.save(saved, str(tmp))
+    onnx.checker.check_model(str(path))
