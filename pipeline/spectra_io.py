@@ -28,7 +28,8 @@ format             how it is recognised, and what is read
                    (:mod:`pipeline.spectra_tables`); rows with a blank shift skipped
 ``text``           any other text with two columns (axis, intensity), delimited by tabs,
                    commas, semicolons (decimal commas allowed) or spaces, after optional
-                   header or ``#`` comment lines
+                   header or ``#`` comment lines; fields may be double-quoted (a quoted
+                   field of a comma table may hold a decimal comma: ``"1234,5","567,8"``)
 ``matrix``         text with more than two columns: the first row is the axis, every
                    further row a spectrum
 =================  ====================================================================

@@ -17,7 +17,13 @@ import re
 
 import numpy as np
 
-from pipeline.spectra_text import FormatProblem, RawSpectra, parse_number
+from pipeline.spectra_text import (
+    FormatProblem,
+    RawSpectra,
+    delimiter_of,
+    parse_number,
+    split_fields,
+)
 
 # column names compared without case, spaces or punctuation ("Raman Shift (cm-1)" ->
 # "ramanshiftcm1"); intensities in order of preference
@@ -39,16 +45,12 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _delimiter(line: str) -> str | None:
-    return next((d for d in ("\t", ";", ",") if d in line), None)
-
-
 def is_named_table(line: str) -> bool:
     """A header row of three or more named columns, one of them a Raman shift."""
-    delimiter = _delimiter(line)
+    delimiter = delimiter_of(line)
     if delimiter is None:
         return False
-    names = [_key(n) for n in line.split(delimiter) if n.strip()]
+    names = [_key(n) for n in split_fields(line, delimiter) if n]
     return len(names) >= 3 and any(n.startswith(SHIFT_PREFIX) for n in names)
 
 
@@ -62,8 +64,8 @@ def read_named_table(lines: list[str]) -> RawSpectra:
         cell that is not a number (with its line), no row with a shift.
     """
     start = next(i for i, line in enumerate(lines) if is_named_table(line.strip()))
-    delimiter = _delimiter(lines[start])
-    names = [n.strip() for n in lines[start].rstrip("\r\n").split(delimiter)]
+    delimiter = delimiter_of(lines[start])
+    names = split_fields(lines[start].rstrip("\r\n"), delimiter)
     if names and not names[-1]:  # a trailing delimiter (BWSpec) ends no column
         names = names[:-1]
     keys = [_key(n) for n in names]
@@ -78,13 +80,12 @@ def read_named_table(lines: list[str]) -> RawSpectra:
     for line in lines[:start]:
         key, _, value = line.partition(delimiter)
         if key.strip():
-            metadata[key.strip()] = value.strip().rstrip(delimiter).strip()
-    decimal_comma = delimiter != ","
+            metadata[key.strip().strip('"')] = value.strip().rstrip(delimiter).strip().strip('"')
     rows, skipped = [], []
     for i in range(start + 1, len(lines)):
         if not lines[i].strip():
             continue
-        cells = lines[i].rstrip("\r\n").split(delimiter)
+        cells = split_fields(lines[i].rstrip("\r\n"), delimiter)
         if len(cells) == len(names) + 1 and not cells[-1].strip():
             cells = cells[:-1]
         if len(cells) != len(names):
@@ -93,7 +94,8 @@ def read_named_table(lines: list[str]) -> RawSpectra:
         if not picked[0]:
             skipped.append(i + 1)
             continue
-        values = [parse_number(c.replace(",", ".") if decimal_comma else c) for c in picked]
+        # a comma left in a cell is a decimal one: a comma table's own were quoted
+        values = [parse_number(c.replace(",", ".")) for c in picked]
         for cell, value in zip(picked, values, strict=True):
             if value is None:
                 raise FormatProblem(f"line {i + 1}: {cell!r} is not a number")
