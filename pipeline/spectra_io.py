@@ -9,7 +9,8 @@ format             how it is recognised, and what is read
 ``npz``            suffix ``.npz``: arrays ``x`` (L,) and ``y`` (N, L) or (L,)
 ``wdf``            suffix ``.wdf``: Renishaw WiRE binary, through ``renishaw-wdf``
 ``spc``            suffix ``.spc``: Galactic SPC, through ``spc-io``
-``jcamp``          suffix ``.jdx``, ``.dx``, ``.jcamp``: JCAMP-DX, through ``jcamp``
+``jcamp``          suffix ``.jdx``, ``.dx``, ``.jcamp``: JCAMP-DX, through ``jcamp`` (a file
+                   so named without ``##`` records is read by its content, as text)
 ``spe``            suffix ``.spe``: Princeton Instruments SPE, through ``spexread``
                    (the four: :mod:`pipeline.spectra_formats`, with the measurements
                    that chose each library)
