@@ -2,7 +2,9 @@
 
 A pixel is masked when it carries no measurement of the spectrum:
 
-- NaN, anywhere (a reader's missing value);
+- NaN, anywhere (a reader's missing value); a spectrum of NaN only, one of a batch, is masked
+  whole, not fitted, and its note (:data:`NAN_ONLY`) names it (``spectrum 2: ...``, from 1 as
+  every message and label of the project);
 - padding at either end: a run of at least :data:`MIN_RUN` pixels, counted from the end (after
   any NaN there), all exactly ``0`` (rows outside the calibrated range that the instrument
   fills with zeros: the Zolix probe export writes 4 at the start and 43 at the end) or all
@@ -34,6 +36,7 @@ import numpy as np
 from pipeline.spectra_io import SpectrumFileError
 
 MIN_RUN = 2  # fewest equal pixels at an end taken as padding or a detector ceiling
+NAN_ONLY = "every pixel NaN: not corrected"  # a spectrum of NaN only, among others
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ def find_masked(y: np.ndarray) -> Masked:
         mask[i, : start[i]] = True
         mask[i, stop[i] :] = True
         inside = int(np.isnan(spectrum[start[i] : stop[i]]).sum())
-        what.append(_describe(head, tail, inside))
+        nan_only = inside == 0 and head == [(length, "NaN")]
+        what.append(NAN_ONLY if nan_only else _describe(head, tail, inside))
     return Masked(mask, start, stop, tuple(what))
 
 
@@ -131,7 +135,10 @@ def _describe(head: list[tuple[int, str]], tail: list[tuple[int, str]], inside: 
 
 
 def check_unmasked(masked: Masked, source: Path, min_points: int) -> None:
-    """Refuse spectra with fewer than ``min_points`` unmasked pixels.
+    """Refuse spectra with fewer than ``min_points`` unmasked pixels, but of NaN only.
+
+    A spectrum of NaN only (:data:`NAN_ONLY`, one of a batch: the readers refuse a file of
+    nothing else) is not corrected and written back NaN, with its note.
 
     Raises
     ------
@@ -139,7 +146,7 @@ def check_unmasked(masked: Masked, source: Path, min_points: int) -> None:
         Naming ``source``, the first such spectrum and what was masked in it.
     """
     kept = (~masked.mask).sum(axis=1)
-    short = np.flatnonzero(kept < min_points)
+    short = np.flatnonzero((kept < min_points) & (np.array(masked.what) != NAN_ONLY))
     if short.size:
         i = short[0]
         which = f"spectrum {i + 1}: " if len(kept) > 1 else ""
@@ -160,16 +167,17 @@ def fit_unmasked(
 
     Spectra with the same span are fitted together (one call of ``estimate`` on ``x`` and
     ``y`` cut to the span); a NaN inside a span is filled by linear interpolation on ``x``.
-    Masked pixels get NaN. ``estimate`` is a :data:`pipeline.baselines.BaselineFn`; its
-    answer is checked by the caller. An answer with leading axes (``(2, n, L)``: baselines and
-    their standard deviations, :func:`pipeline.correct.uncertainty_method`) gives
-    ``(2, N, L)``, each masked alike.
+    Masked pixels get NaN; a spectrum masked whole is not fitted. ``estimate`` is a
+    :data:`pipeline.baselines.BaselineFn`; its answer is checked by the caller. An answer with
+    leading axes (``(2, n, L)``: baselines and their standard deviations,
+    :func:`pipeline.correct.uncertainty_method`) gives ``(2, N, L)``, each masked alike.
     """
     y = np.atleast_2d(y)
     baseline = None
     spans = np.stack([masked.start, masked.stop], axis=1)
-    for start, stop in np.unique(spans, axis=0):
-        rows = np.flatnonzero((spans[:, 0] == start) & (spans[:, 1] == stop))
+    live = masked.start < masked.stop  # a spectrum masked whole is not fitted: NaN
+    for start, stop in np.unique(spans[live], axis=0):
+        rows = np.flatnonzero(live & (spans[:, 0] == start) & (spans[:, 1] == stop))
         part_x, part = x[start:stop], y[rows, start:stop].copy()
         for row in part:  # interior NaN: interpolated for the method's input only
             holes = np.isnan(row)
@@ -179,7 +187,7 @@ def fit_unmasked(
         if baseline is None:
             baseline = np.full((*fitted.shape[:-2], *y.shape), np.nan)
         baseline[..., rows, start:stop] = fitted
-    if baseline is None:  # no spectra
+    if baseline is None:  # no spectra, or none left to fit
         baseline = np.full(y.shape, np.nan)
     baseline[..., masked.mask] = np.nan
     return baseline

@@ -161,8 +161,9 @@ def check_spectra(
         Fewest points per spectrum accepted.
     masked
         Whether NaN intensities are accepted as masked pixels (:mod:`pipeline.masking`:
-        ``correct`` leaves them out of the fit); a spectrum of NaN only is still refused. The
-        served model's requests and the training data refuse them (the default).
+        ``correct`` leaves them out of the fit), a spectrum of NaN only too when others are
+        not (it is written back NaN); spectra of NaN only and nothing else are still refused.
+        The served model's requests and the training data refuse NaN (the default).
 
     Returns
     -------
@@ -176,8 +177,8 @@ def check_spectra(
         Naming ``source`` and the first problem found, in this order: values that are not
         real numbers (booleans, text, None, complex; with the index of the first), shapes that
         do not fit, no spectra, no points, fewer than ``min_points`` points, NaN or Inf in the
-        axis or the intensities (with the first place; with ``masked``, Inf intensities or a
-        spectrum of NaN only), a duplicated axis value, an axis that is not monotonic (with
+        axis or the intensities (with the first place; with ``masked``, Inf intensities or
+        only NaN in every spectrum), a duplicated axis value, an axis that is not monotonic (with
         where it turns back).
     """
     x = _real_array(x, "the axis", "x", source)
@@ -204,9 +205,8 @@ def check_spectra(
         what = "Inf" if masked else "NaN or Inf"
         problem = f"{bad.sum()} {what} intensities (first at {where}x = {x[col]:g})"
         raise SpectrumError(source, problem)
-    empty = np.isnan(y).all(axis=1)
-    if empty.any():
-        which = f"spectrum {_first(empty) + 1}: " if len(y) > 1 else ""
+    if np.isnan(y).all():  # one spectrum of NaN only among others is masked whole
+        which = "every spectrum: " if len(y) > 1 else ""
         raise SpectrumError(source, f"{which}every intensity is NaN: nothing to correct")
     step = np.diff(x)
     if (step == 0).any():

@@ -148,11 +148,49 @@ def test_check_spectra_takes_nan_intensities_as_masked_only_when_asked():
     refused = {
         "axis NaN": (np.where(np.arange(40) == 3, np.nan, x), y, "axis holds NaN"),
         "Inf": (x, np.where(np.arange(40) == 7, np.inf, y), "Inf intensities"),
-        "all NaN": (x, np.vstack([y, np.full(40, np.nan)]), "spectrum 2: every intensity is NaN"),
+        "all NaN": (x, np.full((2, 40), np.nan), "every spectrum: every intensity is NaN"),
     }
     for xs, ys, match in refused.values():
         with pytest.raises(SpectrumError, match=match):
             check_spectra(xs, ys, "file", masked=True)
+    # one spectrum of NaN only among others: masked whole (the others are corrected)
+    both = check_spectra(x, np.vstack([y, np.full(40, np.nan)]), "file", masked=True)[1]
+    assert np.isnan(both[1]).all() and np.array_equal(both[0], y, equal_nan=True)
+
+
+def _npz_batch(path, x, y):
+    np.savez(path, x=x, y=y)
+    return path
+
+
+@pytest.mark.parametrize("plots", [(), ("--no-plots",)])
+def test_a_spectrum_of_nan_only_in_a_batch_is_written_back_nan_the_others_corrected(
+    tmp_path, monkeypatch, plots
+):
+    # the whole batch failed before: "spectrum 2: every intensity is NaN: nothing to correct"
+    x, y = _spectrum(length=200)
+    batch = np.vstack([y, np.full_like(y, np.nan), y + 100.0])
+    for name, write in (("b.npz", _npz_batch), ("m.csv", _write_matrix)):
+        status, out, err = _correct(
+            tmp_path, monkeypatch, write(tmp_path / name, x, batch), "--method", "arpls", *plots
+        )
+        assert status == 0, err
+        # 1-based, as the labels (spectrum002, point002) and every other message
+        assert "spectrum 2: every pixel NaN: not corrected; empty in baseline and corrected" in out
+    with np.load(tmp_path / "out" / "b.npz") as f:
+        baseline, corrected = f["baseline"], f["corrected"]
+    assert np.isnan(baseline[1]).all() and np.isnan(corrected[1]).all()
+    for i in (0, 2):
+        assert np.allclose(baseline[i], _arpls_of(x, batch[i]), rtol=1e-9)
+    assert np.isnan(_table(tmp_path / "out" / "m_point002.csv")[:, 1:]).all()
+    assert np.isfinite(_table(tmp_path / "out" / "m_point003.csv")).all()
+
+
+def _write_matrix(path, x, y):
+    """A matrix CSV: the axis row, then one row per spectrum (NaN written ``nan``)."""
+    rows = [x, *y]
+    path.write_text("".join(",".join(repr(float(v)) for v in r) + "\n" for r in rows))
+    return path
 
 
 @needs_zolix
