@@ -93,6 +93,48 @@ def test_a_run_at_the_detector_ceiling_is_left_out(tmp_path, monkeypatch):
     assert np.allclose(table[:-12, 2], _arpls_of(x[:-12], y[:-12]), rtol=1e-9)
 
 
+def test_a_saturated_run_inside_is_left_out_and_written_empty(tmp_path, monkeypatch):
+    # a laser line or a strong band clipped at the detector's ceiling inside the window (the
+    # Neegala case's Raw_Data: 21 pixels at 65535 about 0 cm-1); fitted as data before
+    x, y = _spectrum()
+    clipped = slice(150, 171)
+    y[clipped] = 65535.0
+    status, out, err = _correct(
+        tmp_path, monkeypatch, _write(tmp_path / "s.csv", x, y), "--method", "arpls", "--no-plots"
+    )
+    assert status == 0, err
+    where = f"x = {x[150]:.6g} to {x[170]:.6g}"
+    assert f"21 saturated pixels (65535) inside, at {where}, fitted across (interpolated)" in out
+    table = _table(tmp_path / "out" / "s.csv")
+    assert np.array_equal(table[:, 1], y)  # the intensities as read
+    masked = np.zeros(len(x), bool)
+    masked[clipped] = True
+    assert np.isnan(table[masked, 2:]).all() and np.isfinite(table[~masked, 2:]).all()
+    filled = np.interp(x, x[~masked], y[~masked])  # what the method was given there
+    assert np.allclose(table[~masked, 2], _arpls_of(x, filled)[~masked], rtol=1e-9)
+
+
+def test_which_flat_maxima_inside_are_saturation():
+    x, y = _spectrum(length=300)
+    top = y.max()
+
+    def what(fill, at=100):
+        z = y.copy()
+        z[at : at + len(fill)] = fill
+        return find_masked(z, x).what[0]
+
+    assert what([top + 50] * 3).startswith("3 saturated pixels")  # 3 equal at the maximum
+    assert what([top + 50] * 2) == ""  # 2: a band's top, by chance
+    assert what([top + 50, top + 49, top + 50]) == ""  # 2 maxima apart
+    assert what([top - 1] * 5) == ""  # equal, below the maximum: a flat stretch of data
+    assert what([4095.0] * 2).startswith("2 saturated pixels (4095)")  # a 12-bit ceiling
+    z = y.copy()
+    z[[100, 101, 102, 200, 201, 202]] = top + 50
+    both = find_masked(z).what[0]  # without x: the pixels, from 1
+    inside = "inside, pixels 101-103, 201-203, fitted across (interpolated)"
+    assert both == f"6 saturated pixels ({top + 50:.10g}) {inside}"
+
+
 def test_interior_nan_pixels_are_fitted_across_and_written_empty(tmp_path, monkeypatch):
     x, y = _spectrum()
     holes = [200, 201, 350]
