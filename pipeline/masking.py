@@ -17,7 +17,11 @@ A pixel is masked when it carries no measurement of the spectrum:
   :data:`MIN_RUN` when that maximum is a detector's full scale ``2**bits - 1`` (:data:`CEILINGS`:
   4095, 16383, 32767, 65535, 262143, ...). A genuine band's top is kept: measured counts carry
   noise, so its highest pixel is one, or two equal by chance, never three equal exactly; a
-  flat stretch below the maximum, and zeros inside, are data too.
+  flat stretch below the maximum, and zeros inside, are data too. When the intensity is a
+  processed column (dark- or background-subtracted) read beside the detector's raw counts
+  (:attr:`pipeline.spectra_io.Spectra.raw_counts`: Neegala, BWSpec tables), the rule runs on
+  those counts: the laser line of the Neegala case clips ``Raw_Data`` at 65535 over 21 pixels,
+  where ``Processed_Data`` (65535 minus a varying background) no longer looks clipped.
 
 The fit (:func:`fit_unmasked`) runs on each spectrum's span between its end runs, a regular
 array that every method takes (the network at any length, arPLS/asPLS with ``lam`` scaled to
@@ -83,11 +87,15 @@ class Masked:
         return "; ".join(parts) + ("; empty in baseline and corrected" if parts else "")
 
 
-def find_masked(y: np.ndarray, x: np.ndarray | None = None) -> Masked:
+def find_masked(
+    y: np.ndarray, x: np.ndarray | None = None, raw_counts: np.ndarray | None = None
+) -> Masked:
     """The masked pixels of spectra ``y`` ``(N, L)`` (rules in the module's docstring).
 
     ``x`` (L,), the Raman shift (cm-1), only names where saturated runs inside are in the
-    descriptions; without it they name pixels (from 1).
+    descriptions; without it they name pixels (from 1). ``raw_counts`` ``(N, L)``: the
+    detector's counts that ``y`` was processed from
+    (:attr:`pipeline.spectra_io.Spectra.raw_counts`); their saturated runs are masked in ``y``.
     """
     y = np.atleast_2d(y)
     n, length = y.shape
@@ -104,10 +112,16 @@ def find_masked(y: np.ndarray, x: np.ndarray | None = None) -> Masked:
         mask[i, stop[i] :] = True
         inside = int(np.isnan(spectrum[start[i] : stop[i]]).sum())
         clipped = _saturated_inside(spectrum[start[i] : stop[i]], top, start[i])
+        described = _describe(head, tail, inside) + _describe_inside(clipped, f"{top:.10g}", x)
+        if raw_counts is not None:
+            counts = np.atleast_2d(raw_counts)[i]
+            ceiling = np.nanmax(counts) if np.isfinite(counts).any() else np.nan
+            raw = _saturated_inside(counts[start[i] : stop[i]], ceiling, start[i])
+            described += _describe_inside(raw, f"raw {ceiling:.10g}", x)
+            clipped += raw
         for a, b in clipped:
             mask[i, a:b] = True
         nan_only = inside == 0 and head == [(length, "NaN")]
-        described = _describe(head, tail, inside) + _describe_inside(clipped, top, x)
         what.append(NAN_ONLY if nan_only else described.lstrip("; "))
     return Masked(mask, start, stop, tuple(what))
 
@@ -145,7 +159,7 @@ def _saturated_inside(values: np.ndarray, top: float, offset: int) -> list[tuple
     ]
 
 
-def _describe_inside(runs: list[tuple[int, int]], top: float, x: np.ndarray | None) -> str:
+def _describe_inside(runs: list[tuple[int, int]], value: str, x: np.ndarray | None) -> str:
     """``; 21 saturated pixels (65535) inside, at x = -19 to 89, fitted across ...``."""
     if not runs:
         return ""
@@ -154,7 +168,7 @@ def _describe_inside(runs: list[tuple[int, int]], top: float, x: np.ndarray | No
         where = "pixels " + ", ".join(f"{a + 1}-{b}" if b - a > 1 else f"{b}" for a, b in runs)
     else:
         where = "at x = " + ", ".join(f"{x[a]:.6g} to {x[b - 1]:.6g}" for a, b in runs)
-    return f"; {count} saturated pixels ({top:.10g}) inside, {where}, fitted across (interpolated)"
+    return f"; {count} saturated pixels ({value}) inside, {where}, fitted across (interpolated)"
 
 
 def _leading(flags: np.ndarray) -> int:

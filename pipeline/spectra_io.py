@@ -126,6 +126,11 @@ class Spectra:
     notes
         What the reader did beyond reading, one sentence each, for the user: the columns
         chosen among several, rows skipped, overlapping windows merged.
+    raw_counts
+        The detector's raw counts (N, L), on ``x`` like ``y``, when ``y`` is a processed
+        column beside them (a Neegala or BWSpec table's dark- or background-subtracted
+        intensity); else None. Where they are clipped at the detector's ceiling, ``y`` is too
+        (:mod:`pipeline.masking`).
     """
 
     x: np.ndarray
@@ -136,6 +141,7 @@ class Spectra:
     kind: str
     metadata: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    raw_counts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -320,6 +326,10 @@ def _checked(path: Path, raw: RawSpectra, min_points: int, masked: bool = False)
     labels = raw.labels or tuple(
         numbered("spectrum", i, len(y)) if len(y) > 1 else path.stem for i in range(len(y))
     )
+    counts = None
+    if raw.raw_counts is not None:  # on the axis as check_spectra returned it
+        counts = np.asarray(raw.raw_counts, np.float64).reshape(y.shape)
+        counts = counts[:, ::-1] if raw.x[0] > raw.x[-1] else counts
     return Spectra(
         x=x,
         y=y,
@@ -329,6 +339,7 @@ def _checked(path: Path, raw: RawSpectra, min_points: int, masked: bool = False)
         kind=raw.kind,
         metadata=raw.metadata,
         notes=tuple(raw.notes),
+        raw_counts=counts,
     )
 
 
@@ -345,7 +356,7 @@ def _merged(raw: RawSpectra) -> RawSpectra:
     if merged is None:
         return raw
     x, y, note = merged
-    return dataclasses.replace(raw, x=x, y=y, notes=(*raw.notes, note))
+    return dataclasses.replace(raw, x=x, y=y, notes=(*raw.notes, note), raw_counts=None)
 
 
 def _is_pixel_index(x: np.ndarray) -> bool:

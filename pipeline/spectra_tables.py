@@ -6,9 +6,12 @@ then a semicolon table with decimal commas: ``Pixel;Wavelength;Wavenumber;Raman 
 ...;Dark Subtracted #1;...``), Neegala (``key,value`` lines, then ``Pixels,Wavelength,
 Wavenumbers,Raman_Shift,Raw_Data,Background_Data,Processed_Data``). The Raman-shift column is
 the axis; the intensity is the first column found of :data:`INTENSITY_COLUMNS` (the
-dark- or background-subtracted signal before the raw one). Rows whose shift cell is blank
-(pixels outside the calibrated range: BWSpec leaves them empty) are skipped and counted in a
-note. This module imports from the project only :mod:`pipeline.spectra_text`.
+dark- or background-subtracted signal before the raw one). When it is not the raw counts, those
+(:data:`RAW_COLUMNS`) are read too, as ``raw_counts``: a pixel clipped at the detector's
+ceiling there is clipped in the subtracted intensity too, though it no longer looks it there
+(65535 minus a varying background), and :mod:`pipeline.masking` masks it. Rows whose shift
+cell is blank (pixels outside the calibrated range: BWSpec leaves them empty) are skipped and
+counted in a note. This module imports from the project only :mod:`pipeline.spectra_text`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pipeline.spectra_text import (
 # column names compared without case, spaces or punctuation ("Raman Shift (cm-1)" ->
 # "ramanshiftcm1"); intensities in order of preference
 SHIFT_PREFIX = "ramanshift"
+RAW_COLUMNS = ("rawdata1", "rawdata", "raw")  # the detector's counts, before any subtraction
 INTENSITY_COLUMNS = (
     "darksubtracted1",  # BWSpec: raw minus dark
     "darksubtracted",
@@ -76,6 +80,9 @@ def read_named_table(lines: list[str]) -> RawSpectra:
             f"line {start + 1}: no intensity column among {names} "
             f"(expected one of Dark Subtracted #1, Processed_Data, Intensity, Counts, Raw...)"
         )
+    raw = next(
+        (keys.index(k) for k in RAW_COLUMNS if k in keys and keys.index(k) != intensity), None
+    )
     metadata = {}
     for line in lines[:start]:
         key, _, value = line.partition(delimiter)
@@ -99,7 +106,8 @@ def read_named_table(lines: list[str]) -> RawSpectra:
         for cell, value in zip(picked, values, strict=True):
             if value is None:
                 raise FormatProblem(f"line {i + 1}: {cell!r} is not a number")
-        rows.append(values)
+        counts = parse_number(cells[raw].replace(",", ".")) if raw is not None else None
+        rows.append([*values, np.nan if counts is None else counts])
     if not rows:
         raise FormatProblem(f"no row with a value under {names[shift]!r}")
     table = np.array(rows, dtype=np.float64)
@@ -110,7 +118,10 @@ def read_named_table(lines: list[str]) -> RawSpectra:
             f"{len(skipped)} {rows_} without a {names[shift]} skipped ({lines_} {_spans(skipped)})"
         )
     metadata["intensity_column"] = names[intensity]
-    return RawSpectra(table[:, 0], table[:, 1], "table", metadata=metadata, notes=tuple(notes))
+    raw_counts = table[:, 2] if raw is not None else None  # where clipped, so is the intensity
+    return RawSpectra(
+        table[:, 0], table[:, 1], "table", (), metadata, tuple(notes), raw_counts=raw_counts
+    )
 
 
 def _intensity_column(keys: list[str]) -> int | None:

@@ -28,7 +28,11 @@ class FormatProblem(Exception):
 
 @dataclass
 class RawSpectra:
-    """What a reader found, before the shared checks: axis (L,), spectra (N, L) or (L,)."""
+    """What a reader found, before the shared checks: axis (L,), spectra (N, L) or (L,).
+
+    ``raw_counts``, like ``y``: the detector's raw counts beside a processed intensity
+    (:attr:`pipeline.spectra_io.Spectra.raw_counts`), else None.
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -36,6 +40,7 @@ class RawSpectra:
     labels: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    raw_counts: np.ndarray | None = None
 
 
 def parse_number(text: str) -> float | None:

@@ -12,7 +12,7 @@ from pipeline import correct
 from pipeline.cli import main
 from pipeline.masking import find_masked, fit_unmasked
 from pipeline.quality import case_verdict, noise_sigma
-from pipeline.spectra_io import SpectrumError, check_spectra
+from pipeline.spectra_io import SpectrumError, check_spectra, read_spectra
 
 from .conftest import ROOT
 
@@ -112,6 +112,55 @@ def test_a_saturated_run_inside_is_left_out_and_written_empty(tmp_path, monkeypa
     assert np.isnan(table[masked, 2:]).all() and np.isfinite(table[~masked, 2:]).all()
     filled = np.interp(x, x[~masked], y[~masked])  # what the method was given there
     assert np.allclose(table[~masked, 2], _arpls_of(x, filled)[~masked], rtol=1e-9)
+
+
+NEEGALA = ROOT.parent / "shared" / "cases" / "neegala-multicolumn-csv"
+
+
+def _neegala(path, x, raw, background):
+    """A Neegala csv: metadata, then the 7-column table; Processed_Data = raw - background."""
+    head = "id,59de6c43\ndevice,EZI860\n"
+    names = "Pixels,Wavelength,Wavenumbers,Raman_Shift,Raw_Data,Background_Data,Processed_Data\n"
+    rows = "".join(
+        f"{i},{532 + a / 200:.4f},{14000 + a:.4f},{float(a)!r},{r:.0f},{b:.0f},{r - b:.0f}\n"
+        for i, (a, r, b) in enumerate(zip(x, raw, background, strict=True))
+    )
+    path.write_text(head + names + rows)
+    return path
+
+
+def test_pixels_clipped_in_the_raw_counts_are_masked_in_the_processed_intensity(
+    tmp_path, monkeypatch
+):
+    # Neegala: the laser line clips Raw_Data at 65535; the intensity read, Processed_Data =
+    # raw - background, then varies there (65535 - 998, 65535 - 1349...): fitted as data before
+    x, raw = _spectrum()
+    background = 1000 + np.random.default_rng(2).integers(0, 400, x.size)
+    raw[150:171] = 65535.0
+    path = _neegala(tmp_path / "n.csv", x, raw, background)
+    status, out, err = _correct(tmp_path, monkeypatch, path, "--method", "arpls", "--no-plots")
+    assert status == 0, err
+    where = f"x = {x[150]:.6g} to {x[170]:.6g}"
+    assert f"21 saturated pixels (raw 65535) inside, at {where}, fitted across" in out
+    table = _table(tmp_path / "out" / "n.csv")
+    assert np.array_equal(table[:, 1], raw - background)  # Processed_Data as read
+    masked = np.zeros(len(x), bool)
+    masked[150:171] = True
+    assert np.isnan(table[masked, 2:]).all() and np.isfinite(table[~masked, 2:]).all()
+
+
+@pytest.mark.skipif(not NEEGALA.is_dir() and not os.environ.get("CI"), reason="no case")
+def test_the_cases_clipped_laser_lines_are_masked(tmp_path, monkeypatch):
+    path = NEEGALA / "PST_532_SEX139_trimmed.csv"
+    status, out, err = _correct(tmp_path, monkeypatch, path, "--method", "arpls", "--no-plots")
+    assert status == 0, err
+    assert "21 saturated pixels (raw 65535) inside, at x = -19.0272 to 89.2728" in out
+    table = _table(tmp_path / "out" / f"{path.stem}.csv")
+    assert np.isnan(table[183:204, 2:]).all() and np.isfinite(table[:183, 2:]).all()
+    # the BWSpec case too: 'Raw data #1' at 65535 on the laser line's edge, 86-94 cm-1
+    bwtek = read_spectra(NEEGALA.parent / "bwtek-bwspec" / "PST02_iRPlus785_trimmed.txt")
+    masked = find_masked(bwtek.y, bwtek.x, bwtek.raw_counts)
+    assert masked.what[0].startswith("4 saturated pixels (raw 65535) inside, at x = 86.37 to 93.55")
 
 
 def test_which_flat_maxima_inside_are_saturation():
