@@ -257,16 +257,19 @@ def judge(estimate: np.ndarray, bands: np.ndarray, observed: np.ndarray, sigma: 
     -------
     dict
         ``rmse`` (mean :func:`band_rmse`); ``height_median_abs``, ``height_median`` and
-        ``height_within_5pct`` of :func:`band_height_errors` (fractions), ``bands`` judged;
+        ``height_within_5pct`` of :func:`band_height_errors` (fractions), ``bands`` judged,
+        ``height_within_5pct_20sigma`` (the same, for bands of at least 20 sigma);
         ``spurious_per_100`` spectra (:func:`spurious_bands`).
     """
     heights = band_height_errors(bands, estimate, sigma)
+    tall = band_height_errors(bands, estimate, sigma, snr=20.0)
     return {
         "rmse": float(band_rmse(estimate, bands, observed).mean()),
         "height_median_abs": float(np.median(np.abs(heights))) if heights.size else 0.0,
         "height_median": float(np.median(heights)) if heights.size else 0.0,
         "height_within_5pct": float(np.mean(np.abs(heights) <= 0.05)) if heights.size else 1.0,
         "bands": int(heights.size),
+        "height_within_5pct_20sigma": float(np.mean(np.abs(tall) <= 0.05)) if tall.size else 1.0,
         "spurious_per_100": float(100 * spurious_bands(bands, estimate, sigma).mean()),
     }
 
@@ -301,6 +304,8 @@ def compare(denoise, validation, test, fits=None) -> dict:
         "raw": judge(corrected, *args),
         "sg": judge(savitzky_golay(corrected, window, order), *args),
         "denoiser": judge(denoise(corrected), *args),
+        # a perfect denoiser: the clean bands plus the baseline's error, which it cannot remove
+        "bound": judge(test.peaks + test.baseline - fit_test, *args),
     }
     out["ratio"] = out["denoiser"]["rmse"] / out["sg"]["rmse"]
     return out

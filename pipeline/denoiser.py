@@ -135,6 +135,7 @@ def train_denoiser(
     optimiser = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=decay)
     loss_fn = nn.HuberLoss(delta=HUBER)
     history, seen, start, block = [], 0, time.perf_counter(), 0
+    every = max(1, params.samples // BLOCK // 16)
     model.train()
     while seen < params.samples:
         x, y = map(torch.from_numpy, training_pairs(sim, params.seed, block, params.residual))
@@ -154,7 +155,8 @@ def train_denoiser(
         history.append(
             {"seen": seen, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - start}
         )
-        log(f"denoiser: {seen} of {params.samples} spectra, loss {history[-1]['loss']:.4f}")
+        if block % every == 0 or seen >= params.samples:  # about 16 lines in all
+            log(f"denoiser: {seen} of {params.samples} spectra, loss {history[-1]['loss']:.4f}")
         block += 1
     return model.eval(), history
 

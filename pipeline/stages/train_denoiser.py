@@ -4,7 +4,8 @@ The denoiser (:mod:`pipeline.denoiser`, the ``denoise`` section of ``params.yaml
 fresh simulated spectra, is exported to ONNX, and is judged on the simulated validation and
 test sets against the best Savitzky-Golay window (:func:`pipeline.denoise.compare`, the true
 baselines subtracted): the report holds those figures, the training time and the export's
-parity with PyTorch, the history its loss per block of spectra.
+parity with PyTorch, the history its loss per block of spectra. ``--profile NAME`` lays
+``profiles.NAME`` of params.yaml over it (``cpu_long``: the shipped denoiser's 131,072 spectra).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import time
 
 import numpy as np
 
+from pipeline.config import load_params
 from pipeline.denoise import OnnxDenoiser, compare
 from pipeline.denoiser import export_denoiser, train_denoiser
 from pipeline.files import atomic_path
 from pipeline.simulate import load_sets
-from pipeline.stages._common import arguments, params_of, script
+from pipeline.stages._common import arguments, script
 
 PARITY_TOL = 1e-3  # sigma units: ONNX Runtime against PyTorch on the validation spectra
 
@@ -41,8 +43,9 @@ def parity(model, onnx_path, corrected: np.ndarray) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Train, export and judge the denoiser; write the ONNX file, the report and the history."""
     parser = arguments(__doc__, "train-denoiser", "data out report history")
+    parser.add_argument("--profile", help="lay profiles.PROFILE of params.yaml over it")
     args = parser.parse_args(argv)
-    params = params_of(args)
+    params = load_params(args.params, args.profile)  # checked before any work
     sets = load_sets(args.data, ("val", "test"))
     start = time.perf_counter()
     model, history = train_denoiser(params.denoise, params.simulate)
