@@ -226,6 +226,7 @@ class DenoiseParams:
     weight_decay: float = _spec(min=0.0)
     warmup: float = _spec(min=0.0, max=1.0)  # fraction of samples in linear warm-up
     residual: float = _spec(min=0.0)  # smooth baseline residual added, x the baseline's range
+    cosmic_ray_prob: float = _spec(min=0.0, max=1.0)  # in place of simulate's, for training
 
 
 @dataclass(frozen=True)
