@@ -71,7 +71,7 @@ def cmd_correct(argv: list[str]) -> int:
     from pipeline.quiet import for_a_user_command
 
     for_a_user_command()  # before ONNX Runtime, MLflow, matplotlib: nothing under the home
-    from pipeline import correct
+    from pipeline import correct, correct_files
     from pipeline.config import load_params
     from pipeline.normalise import LENGTH_MODES
 
@@ -150,7 +150,7 @@ def cmd_correct(argv: list[str]) -> int:
             raise correct.CorrectionError(f"--classical-report {report}: no such file")
         estimate, how = correct.classical_method(args.method, params, report)
     print(f"correcting {counted(len(args.inputs), 'file')} with {how}")
-    report = correct.correct_files(
+    report = correct_files.correct_files(
         args.inputs, estimate, args.out, plots=not args.no_plots, progress=not args.no_progress
     )
     print(
