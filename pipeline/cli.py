@@ -1,9 +1,10 @@
 """``raman-baseline``: the DVC stages and the user commands, dispatched.
 
 ``raman-baseline [--params FILE] COMMAND ...``: a stage command runs ``main`` of its module in
-:mod:`pipeline.stages` (every path given by ``dvc.yaml``); ``correct``, ``promote``,
-``rollback`` and ``ship`` are the user commands. Errors a user can act on (bad params, a bad file, a
-registry problem) end in one line on stderr and a non-zero exit, never a traceback.
+:mod:`pipeline.stages` (every path given by ``dvc.yaml``); ``correct``, ``correct-map``,
+``promote``, ``rollback``, ``ship`` and ``ship-denoiser`` are the user commands. Errors a user
+can act on (bad params, a bad file, a registry problem) end in one line on stderr and a
+non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ STAGES = {
     "semireal": "semireal",
     "evaluate-real": "evaluate_real",
 }
-USER = ("correct", "correct-map", "promote", "rollback", "ship")
+USER = ("correct", "correct-map", "promote", "rollback", "ship", "ship-denoiser")
 
 
 def _summary(module: str) -> str:
@@ -342,6 +343,13 @@ def cmd_ship(argv: list[str]) -> int:
     from pipeline import ship
 
     return ship.main(argv)
+
+
+def cmd_ship_denoiser(argv: list[str]) -> int:
+    """Put a trained denoiser (ONNX) into the package (pipeline/shipped/), on the model card."""
+    from pipeline import ship_denoiser
+
+    return ship_denoiser.main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
