@@ -125,6 +125,17 @@ def cmd_correct(argv: list[str]) -> int:
         help="add baseline_std, the baseline's per-point standard deviation, and its ±2 sigma "
         "band: a model exported with MC dropout and --method resunet (docs/uncertainty.md)",
     )
+    parser.add_argument(
+        "--denoise",
+        action="store_true",
+        help="add denoised, the corrected spectrum denoised by the second network (its column, "
+        "array and PNG panel; docs/correct.md)",
+    )
+    parser.add_argument(
+        "--denoiser",
+        type=Path,
+        help="an ONNX denoiser (implies --denoise; default: the shipped one)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--params", type=Path, help="default: params.yaml if it exists (else not needed)"
@@ -135,6 +146,10 @@ def cmd_correct(argv: list[str]) -> int:
     params = load_params(named) if named is not None else None
     if args.uncertainty and args.method != "resunet":  # before any model is loaded
         correct.uncertainty_method(None, "", args.method, args.length_mode)
+    denoiser, denoised_by = None, ""
+    if args.denoise or args.denoiser:  # before the baseline's model: a bad file fails at once
+        denoiser, which = correct.choose_denoiser(args.denoiser)
+        denoised_by = f"; denoised by {which}"
     if args.method in correct.NETWORK_METHODS:
         model, which = correct.choose_network(args.model, args.store, params)
         estimate = partial(model.baselines, length_mode=args.length_mode)
@@ -150,9 +165,14 @@ def cmd_correct(argv: list[str]) -> int:
         if args.classical_report and not report.is_file():
             raise correct.CorrectionError(f"--classical-report {report}: no such file")
         estimate, how = correct.classical_method(args.method, params, report)
-    print(f"correcting {counted(len(args.inputs), 'file')} with {how}")
+    print(f"correcting {counted(len(args.inputs), 'file')} with {how}{denoised_by}")
     report = correct_files.correct_files(
-        args.inputs, estimate, args.out, plots=not args.no_plots, progress=not args.no_progress
+        args.inputs,
+        estimate,
+        args.out,
+        plots=not args.no_plots,
+        progress=not args.no_progress,
+        denoise=None if denoiser is None else denoiser.denoise,
     )
     print(
         f"{counted(report.spectra, 'spectrum', 'spectra')} corrected: "

@@ -22,7 +22,9 @@ residual with the choice made on validation data (:func:`refined_method`:
 on the validation set (``--classical-report``, else ``reports/classical.json``, else the value
 the shipped model's card records), scaled to each spectrum's length
 (:func:`pipeline.baselines.classical_baselines`). No ``params.yaml`` is needed: without one the
-grid and the classical settings come from the shipped model's card.
+grid and the classical settings come from the shipped model's card. With ``--denoise``, the
+denoiser (the second network, :mod:`pipeline.denoise`) is the one ``--denoiser`` names, else
+the shipped one (:func:`choose_denoiser`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import numpy as np
 from pipeline import shipped
 from pipeline.baselines import BaselineFn, classical_baselines, refined_baselines
 from pipeline.config import ClassicalMethodParams, Params
+from pipeline.denoise import DenoiserError, OnnxDenoiser
 from pipeline.errors import one_line
 from pipeline.inference import OnnxBaseline
 
@@ -310,6 +313,33 @@ def uncertainty_method(
         return network.baselines_and_std(x, y, length_mode=length_mode)
 
     return estimate
+
+
+def choose_denoiser(path: Path | None) -> tuple[OnnxDenoiser, str]:
+    """The denoiser ``correct --denoise`` runs, and how the summary names it.
+
+    ``path`` (``--denoiser``): that ONNX file; None: the shipped one, the file of the role
+    ``denoiser`` on the shipped model's card (:attr:`pipeline.shipped.ShippedModel.denoiser`),
+    verified against the card.
+
+    Raises
+    ------
+    DenoiserError
+        The file is missing, not ONNX, or not a denoiser (a baseline model, say); or no path
+        and the card names no denoiser. One line naming the file or the card.
+    ShippedModelError
+        The shipped files do not match their card.
+    """
+    if path is not None:
+        return OnnxDenoiser(path), f"the denoiser {path}"
+    model = shipped.load()
+    if model.denoiser is None:
+        raise DenoiserError(
+            f"--denoise: the shipped model's card {model.folder / shipped.CARD} names no "
+            "denoiser; name one with --denoiser PATH (an ONNX denoiser, docs/denoising.md)"
+        )
+    entry = model.card["files"][model.denoiser.name]
+    return OnnxDenoiser(model.denoiser), f"the shipped denoiser {entry['sha256'][:12]}"
 
 
 def chosen_log10_lam(
