@@ -125,17 +125,7 @@ def cmd_correct(argv: list[str]) -> int:
         help="add baseline_std, the baseline's per-point standard deviation, and its ±2 sigma "
         "band: a model exported with MC dropout and --method resunet (docs/uncertainty.md)",
     )
-    parser.add_argument(
-        "--denoise",
-        action="store_true",
-        help="add denoised, the corrected spectrum denoised by the second network (its column, "
-        "array and PNG panel; docs/correct.md)",
-    )
-    parser.add_argument(
-        "--denoiser",
-        type=Path,
-        help="an ONNX denoiser (implies --denoise; default: the shipped one)",
-    )
+    denoise_options(parser, "its column, array and PNG panel")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--params", type=Path, help="default: params.yaml if it exists (else not needed)"
@@ -187,6 +177,21 @@ def cmd_correct(argv: list[str]) -> int:
     if report.failed:
         raise correct.CorrectionError(f"{counted(len(report.failed), 'file')} failed")
     return 0
+
+
+def denoise_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--denoise`` and ``--denoiser``, as ``correct`` and ``correct-map`` take them."""
+    parser.add_argument(
+        "--denoise",
+        action="store_true",
+        help=f"add denoised, the corrected spectra denoised by the second network ({what}; "
+        "docs/correct.md)",
+    )
+    parser.add_argument(
+        "--denoiser",
+        type=Path,
+        help="an ONNX denoiser (implies --denoise; default: the shipped one)",
+    )
 
 
 def counted(n: int, one: str, many: str | None = None) -> str:
@@ -258,6 +263,7 @@ def cmd_correct_map(argv: list[str]) -> int:
     parser.add_argument(
         "--uncertainty", action="store_true", help="as correct's: a baseline_std array too"
     )
+    denoise_options(parser, "an array")
     parser.add_argument(
         "--scheduler",
         type=_address,
@@ -291,6 +297,8 @@ def cmd_correct_map(argv: list[str]) -> int:
         args.classical_report,
         args.refined_report,
         args.uncertainty,
+        args.denoiser,
+        args.denoise,
     )
     chunks = map_io.spectra_chunks(source.shape, args.chunk)
     new = not args.out.exists()
@@ -310,18 +318,7 @@ def cmd_correct_map(argv: list[str]) -> int:
             args.chunk,
             progress=not args.no_progress,
         )
-    rate = report.spectra / report.seconds if report.seconds else 0.0
-    print(
-        f"{report.ran} of {report.chunks} chunks run ({report.skipped} done before): "
-        f"{report.spectra} spectra in {report.seconds:.1f} s ({rate:.0f} spectra/s) into {args.out}"
-    )
-    if report.dead or report.masked_pixels:
-        where_dead = ", ".join(str(i) for i in report.first_dead)
-        print(
-            f"  note: {report.dead} spectra with too few usable pixels left empty (NaN)"
-            + (f", first at {where_dead}" if where_dead else "")
-            + f"; {report.masked_pixels} NaN, Inf or padding pixels left out of the fit"
-        )
+    print("\n".join(report.summary(args.out)))
     return 0
 
 

@@ -167,3 +167,65 @@ def test_denoise_with_no_shipped_denoiser_is_one_line(tmp_path, capsys, monkeypa
     assert status == 1 and len(err) == 1
     assert f"card {folder / shipped.CARD} names no denoiser" in err[0]
     assert "--denoiser PATH" in err[0]
+
+
+# ------------------------------------------------------------------------ correct-map --denoise
+
+
+def write_map(path, descending=False):
+    """A Zarr map (5, 1, 512) with NaN pixels in one spectrum and one dead spectrum; (x, y)."""
+    import zarr
+
+    x, y = spectrum(512)
+    x = np.linspace(200.0, 3200.0, 512)
+    y = np.stack([y * (k + 1) for k in range(5)]).reshape(5, 1, 512)
+    y[1, 0, 200:204] = np.nan
+    y[3, 0] = np.nan  # dead: NaN in every output
+    if descending:
+        x, y = x[::-1], y[..., ::-1]
+    group = zarr.open_group(path, mode="w")
+    group.create_array("wavenumber", data=x)
+    group.create_array("intensity", data=y, chunks=(2, 1, 512))
+    return x, y
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_correct_map_writes_a_denoised_array(tmp_path, denoiser, monkeypatch, descending):
+    """correct-map --denoise: the corrected map denoised as correct does (in-process cluster)."""
+    import zarr
+    from distributed import Client
+
+    from pipeline import map_io, maps
+
+    monkeypatch.chdir(tmp_path)
+    write_map(tmp_path / "in.zarr", descending)
+    source, axis = map_io.open_input(tmp_path / "in.zarr")
+    recipe, attrs, how = maps.plan("arpls", denoiser=denoiser)
+    assert how.endswith(f"; denoised by the denoiser {denoiser}")
+    assert attrs["denoiser"] == f"sha256 {shipped.sha256(denoiser)[:12]}"
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as c:
+        maps.correct_map(source, axis, tmp_path / "out.zarr", recipe, attrs, c, 2, progress=False)
+    out = zarr.open_group(tmp_path / "out.zarr", mode="r")
+    corrected, denoised = out["corrected"][:, 0], out["denoised"][:, 0]
+    step = -1 if descending else 1  # the denoiser runs on the increasing axis, as in correct
+    expected = OnnxDenoiser(denoiser).denoise(corrected[:, ::step])[:, ::step]
+    assert np.allclose(denoised, expected, rtol=1e-4, atol=1e-3, equal_nan=True)
+    assert np.isnan(denoised[3]).all() and np.isfinite(denoised[[0, 2, 4]]).all()
+    assert np.array_equal(np.isnan(denoised[1]), np.isnan(corrected[1]))
+    plain_attrs = maps.plan("arpls")[1]
+    assert plain_attrs["denoiser"] is None
+    with pytest.raises(map_io.MapInputError, match="denoiser"):  # not resumed as the same run
+        map_io.prepare_output(tmp_path / "out.zarr", source, axis, (2, 1, 512), plain_attrs)
+
+
+def test_correct_map_with_a_baseline_model_as_denoiser_is_one_line(tmp_path, capsys, monkeypatch):
+    from pipeline.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    write_map(tmp_path / "in.zarr")
+    argv = ["correct-map", str(tmp_path / "in.zarr"), "-o", str(tmp_path / "o.zarr")]
+    status = main([*argv, "--method", "arpls", "--denoiser", str(BASELINE_MODEL)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(err) == 1
+    assert f"the model {BASELINE_MODEL} has no denoising output" in err[0]
+    assert not (tmp_path / "o.zarr").exists()
