@@ -37,6 +37,7 @@ STAGES = {
     "register-shipped": "register_shipped",
     "semireal": "semireal",
     "evaluate-real": "evaluate_real",
+    "train-denoiser": "train_denoiser",
 }
 USER = ("correct", "correct-map", "promote", "rollback", "ship", "ship-denoiser")
 

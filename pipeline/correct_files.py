@@ -78,7 +78,7 @@ def correct_spectra(
     RuntimeError
         The method's answer has the wrong shape, or NaN or Inf at an unmasked pixel.
     """
-    masked = find_masked(spectra.y)
+    masked = find_masked(spectra.y, spectra.x, spectra.raw_counts)
     check_unmasked(masked, spectra.source, min_points)
     baseline = np.asarray(fit_unmasked(spectra.x, spectra.y, masked, estimate), dtype=np.float64)
     if baseline.shape[-2:] != spectra.y.shape or not np.isfinite(baseline[..., ~masked.mask]).all():

@@ -150,3 +150,157 @@ class OnnxDenoiser:
             out[start : start + chunk] = d[:, 0, :] * sigma[start : start + chunk, None]
         out[~np.isfinite(rows)] = np.nan
         return out.reshape(c.shape)
+
+
+# ----------------------------------------------------------------- how a denoiser is judged
+
+
+def band_height_errors(
+    clean: np.ndarray, denoised: np.ndarray, sigma: np.ndarray, snr: float = 5.0
+):
+    """Relative height errors of the true bands that stand out of the noise.
+
+    Parameters
+    ----------
+    clean, denoised
+        ``(N, L)`` the true bands and their estimate, same units.
+    sigma
+        ``(N,)`` each spectrum's noise sigma, same units.
+    snr
+        A band counts where the clean spectrum has a local maximum of prominence at least
+        ``snr * sigma`` (:func:`scipy.signal.find_peaks`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K,)`` ``(denoised - clean) / clean`` at the K counted maxima, all spectra together.
+    """
+    from scipy.signal import find_peaks
+
+    out = []
+    for c, d, s in zip(clean, denoised, sigma, strict=True):
+        top = find_peaks(c, prominence=snr * s)[0]
+        out.append((d[top] - c[top]) / c[top])
+    return np.concatenate(out) if out else np.empty(0)
+
+
+def spurious_bands(
+    clean: np.ndarray, estimate: np.ndarray, sigma: np.ndarray, k: float = 4.0, reach: int = 3
+) -> np.ndarray:
+    """Bands of an estimate where the truth has none, per spectrum.
+
+    A spurious band is a local maximum of ``estimate`` of prominence at least ``k * sigma``
+    with no local maximum of ``clean`` within ``reach`` points (a shoulder of overlapping
+    true bands that becomes a maximum counts too, so the count errs high).
+
+    Parameters
+    ----------
+    clean, estimate
+        ``(N, L)`` the true bands and a denoised (or raw) corrected spectrum, same units.
+    sigma
+        ``(N,)`` each spectrum's noise sigma, same units.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)`` int, the spurious bands of each spectrum.
+    """
+    from scipy.signal import find_peaks
+
+    count = np.zeros(len(clean), dtype=int)
+    for i, (c, e, s) in enumerate(zip(clean, estimate, sigma, strict=True)):
+        found = find_peaks(e, prominence=k * s)[0]
+        true = find_peaks(c)[0]
+        if len(found):
+            near = np.abs(found[:, None] - true[None, :]) <= reach if len(true) else None
+            count[i] = len(found) if near is None else int((~near.any(axis=1)).sum())
+    return count
+
+
+SG_WINDOWS = tuple(range(5, 82, 2))  # Savitzky-Golay windows tried on validation, points
+SG_ORDERS = (2, 3, 4)
+
+
+def band_rmse(estimate: np.ndarray, bands: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Per-spectrum RMSE ``(N,)`` of ``estimate`` against the clean ``bands``, both ``(N, L)``.
+
+    In units of each observed spectrum's range, as the baselines' errors
+    (:func:`pipeline.metrics.baseline_errors`).
+    """
+    from pipeline.metrics import baseline_errors
+
+    return baseline_errors(estimate, bands, observed)["rmse"]
+
+
+def best_savitzky_golay(
+    corrected: np.ndarray, bands: np.ndarray, observed: np.ndarray
+) -> tuple[int, int, float]:
+    """The Savitzky-Golay (window, order) of least mean :func:`band_rmse`, and that RMSE.
+
+    Every window of :data:`SG_WINDOWS` with every order of :data:`SG_ORDERS` below it is
+    tried on ``corrected`` ``(N, L)``, scored against ``bands`` (validation spectra).
+    """
+    scores = {
+        (w, o): float(band_rmse(savitzky_golay(corrected, w, o), bands, observed).mean())
+        for o in SG_ORDERS
+        for w in SG_WINDOWS
+        if w > o + 1
+    }
+    (window, order), score = min(scores.items(), key=lambda kv: kv[1])
+    return window, order, score
+
+
+def judge(estimate: np.ndarray, bands: np.ndarray, observed: np.ndarray, sigma: np.ndarray):
+    """The figures of one estimate ``(N, L)`` of the clean ``bands``.
+
+    Returns
+    -------
+    dict
+        ``rmse`` (mean :func:`band_rmse`); ``height_median_abs``, ``height_median`` and
+        ``height_within_5pct`` of :func:`band_height_errors` (fractions), ``bands`` judged;
+        ``spurious_per_100`` spectra (:func:`spurious_bands`).
+    """
+    heights = band_height_errors(bands, estimate, sigma)
+    return {
+        "rmse": float(band_rmse(estimate, bands, observed).mean()),
+        "height_median_abs": float(np.median(np.abs(heights))) if heights.size else 0.0,
+        "height_median": float(np.median(heights)) if heights.size else 0.0,
+        "height_within_5pct": float(np.mean(np.abs(heights) <= 0.05)) if heights.size else 1.0,
+        "bands": int(heights.size),
+        "spurious_per_100": float(100 * spurious_bands(bands, estimate, sigma).mean()),
+    }
+
+
+def compare(denoise, validation, test, fits=None) -> dict:
+    """The denoiser against the best Savitzky-Golay window, on simulated spectra.
+
+    Parameters
+    ----------
+    denoise
+        ``(N, L) -> (N, L)``, e.g. :meth:`OnnxDenoiser.denoise`.
+    validation, test
+        :class:`pipeline.simulate.SpectrumSet` (observed, baseline, clean bands ``peaks``).
+    fits
+        The baselines ``(validation, test)`` subtracted; None: the true ones.
+
+    Returns
+    -------
+    dict
+        ``savitzky_golay`` (window, order) chosen on ``validation``; ``raw``, ``sg`` and
+        ``denoiser``: :func:`judge` of each on ``test``; ``ratio``: the denoiser's RMSE over
+        Savitzky-Golay's.
+    """
+    fit_val, fit_test = fits if fits is not None else (validation.baseline, test.baseline)
+    val_corrected = validation.observed - fit_val
+    corrected = test.observed - fit_test
+    window, order, _ = best_savitzky_golay(val_corrected, validation.peaks, validation.observed)
+    _, sigma = to_sigma_units(corrected)
+    args = (test.peaks, test.observed, sigma)
+    out = {
+        "savitzky_golay": [window, order],
+        "raw": judge(corrected, *args),
+        "sg": judge(savitzky_golay(corrected, window, order), *args),
+        "denoiser": judge(denoise(corrected), *args),
+    }
+    out["ratio"] = out["denoiser"]["rmse"] / out["sg"]["rmse"]
+    return out

@@ -66,8 +66,8 @@ class DilatedDnCNN(nn.Module):
 class Denoiser(nn.Module):
     """Spectra in sigma units ``(B, 1, L)`` in, denoised spectra in sigma units out.
 
-    ``z = asinh(u / KNEE)``; the network answers the noise in that domain; the output is
-    ``KNEE * sinh(z - net(z))``.
+    The network sees ``asinh(u / KNEE)`` (tall bands compressed, the noise linear) and answers
+    the noise in sigma units; the output is ``u - net(asinh(u / KNEE))``.
     """
 
     def __init__(self, width: int = 48, dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 8, 4, 2, 1)):
@@ -75,8 +75,7 @@ class Denoiser(nn.Module):
         self.net = DilatedDnCNN(width, dilations)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        z = torch.asinh(u / KNEE)
-        return KNEE * torch.sinh(z - self.net(z))
+        return u - self.net(torch.asinh(u / KNEE))
 
 
 def build_denoiser(params: DenoiseParams) -> Denoiser:
@@ -132,7 +131,8 @@ def train_denoiser(
         threads=threads,
         warmup=params.warmup,
     )
-    optimiser = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    decay = params.weight_decay
+    optimiser = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=decay)
     loss_fn = nn.HuberLoss(delta=HUBER)
     history, seen, start, block = [], 0, time.perf_counter(), 0
     model.train()

@@ -10,7 +10,8 @@ suffix      format                       read by
 ``.jdx``,   JCAMP-DX (plain ``XY..XY``   ``jcamp``: one spectrum; a DOS end-of-file
 ``.dx``,    pairs and the compressed     character is dropped first; data whose X/Y
 ``.jcamp``  ``X++(Y..Y)`` forms)         checks fail, or of another length than NPOINTS,
-                                         are refused
+                                         are refused; a file without ``##`` records is
+                                         read as other text (its content), with a note
 ``.spe``    Princeton Instruments SPE    ``spexread``: every detector row of every frame;
             (WinSpec 2.x, LightField     the axis from the file's wavelength calibration
             3.0)                         (WinSpec's identity calibration is a pixel index)
@@ -36,17 +37,20 @@ imports from the project only :mod:`pipeline.spectra_text`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.spectra_text import FormatProblem, RawSpectra, numbered
+from pipeline.spectra_text import FormatProblem, RawSpectra, numbered, read_text
 
 _RAMAN_SHIFT = {"wdf": "RamanShift", "spc": "XRAMANS"}
+_JCAMP_RECORD = re.compile(r"^\s*##[^=\r\n]*=", re.MULTILINE)  # "##TITLE=", "##XYDATA=..."
 
 
 def reader_for(path: Path) -> Callable[[Path], RawSpectra] | None:
@@ -139,8 +143,20 @@ def read_spc(path: Path) -> RawSpectra:
 
 
 def read_jcamp(path: Path) -> RawSpectra:
-    """The spectrum of a JCAMP-DX file (``XYDATA`` in any of its encodings)."""
+    """The spectrum of a JCAMP-DX file (``XYDATA`` in any of its encodings).
+
+    A file named like one but holding no ``##LABEL=`` record (a ``LICENSE.jcamp``, a table
+    saved as ``.dx``) is read by its content as other text, with a note.
+
+    Raises
+    ------
+    FormatProblem
+        Data the library cannot read or that fail its checks; neither JCAMP-DX nor text
+        spectra.
+    """
     text = path.read_bytes().decode("latin-1").replace("\x1a", "")  # DOS end-of-file mark
+    if not _JCAMP_RECORD.search(text):
+        return _not_jcamp(path)
     try:
         import jcamp
 
@@ -167,6 +183,18 @@ def read_jcamp(path: Path) -> RawSpectra:
     datatype = metadata.get("datatype", "")
     notes = () if "RAMAN" in datatype.upper() else (f"JCAMP-DX data type {datatype!r}",)
     return RawSpectra(x, y, "jcamp", (), metadata, notes)
+
+
+def _not_jcamp(path: Path) -> RawSpectra:
+    """A file named ``.jdx``, ``.dx`` or ``.jcamp`` without JCAMP-DX records, read as text."""
+    try:
+        raw = read_text(path)
+    except FormatProblem as exc:
+        raise FormatProblem(
+            f"not JCAMP-DX (no ##TITLE= or ##XYDATA= records), nor text spectra ({exc})"
+        ) from None
+    note = f"named {path.suffix} but not JCAMP-DX (no ## records): read as {raw.kind}"
+    return dataclasses.replace(raw, notes=(*raw.notes, note))
 
 
 def read_spe(path: Path) -> RawSpectra:

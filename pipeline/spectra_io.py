@@ -9,7 +9,8 @@ format             how it is recognised, and what is read
 ``npz``            suffix ``.npz``: arrays ``x`` (L,) and ``y`` (N, L) or (L,)
 ``wdf``            suffix ``.wdf``: Renishaw WiRE binary, through ``renishaw-wdf``
 ``spc``            suffix ``.spc``: Galactic SPC, through ``spc-io``
-``jcamp``          suffix ``.jdx``, ``.dx``, ``.jcamp``: JCAMP-DX, through ``jcamp``
+``jcamp``          suffix ``.jdx``, ``.dx``, ``.jcamp``: JCAMP-DX, through ``jcamp`` (a file
+                   so named without ``##`` records is read by its content, as text)
 ``spe``            suffix ``.spe``: Princeton Instruments SPE, through ``spexread``
                    (the four: :mod:`pipeline.spectra_formats`, with the measurements
                    that chose each library)
@@ -28,7 +29,8 @@ format             how it is recognised, and what is read
                    (:mod:`pipeline.spectra_tables`); rows with a blank shift skipped
 ``text``           any other text with two columns (axis, intensity), delimited by tabs,
                    commas, semicolons (decimal commas allowed) or spaces, after optional
-                   header or ``#`` comment lines
+                   header or ``#`` comment lines; fields may be double-quoted (a quoted
+                   field of a comma table may hold a decimal comma: ``"1234,5","567,8"``)
 ``matrix``         text with more than two columns: the first row is the axis, every
                    further row a spectrum
 =================  ====================================================================
@@ -124,6 +126,11 @@ class Spectra:
     notes
         What the reader did beyond reading, one sentence each, for the user: the columns
         chosen among several, rows skipped, overlapping windows merged.
+    raw_counts
+        The detector's raw counts (N, L), on ``x`` like ``y``, when ``y`` is a processed
+        column beside them (a Neegala or BWSpec table's dark- or background-subtracted
+        intensity); else None. Where they are clipped at the detector's ceiling, ``y`` is too
+        (:mod:`pipeline.masking`).
     """
 
     x: np.ndarray
@@ -134,6 +141,7 @@ class Spectra:
     kind: str
     metadata: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    raw_counts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -159,8 +167,9 @@ def check_spectra(
         Fewest points per spectrum accepted.
     masked
         Whether NaN intensities are accepted as masked pixels (:mod:`pipeline.masking`:
-        ``correct`` leaves them out of the fit); a spectrum of NaN only is still refused. The
-        served model's requests and the training data refuse them (the default).
+        ``correct`` leaves them out of the fit), a spectrum of NaN only too when others are
+        not (it is written back NaN); spectra of NaN only and nothing else are still refused.
+        The served model's requests and the training data refuse NaN (the default).
 
     Returns
     -------
@@ -174,8 +183,8 @@ def check_spectra(
         Naming ``source`` and the first problem found, in this order: values that are not
         real numbers (booleans, text, None, complex; with the index of the first), shapes that
         do not fit, no spectra, no points, fewer than ``min_points`` points, NaN or Inf in the
-        axis or the intensities (with the first place; with ``masked``, Inf intensities or a
-        spectrum of NaN only), a duplicated axis value, an axis that is not monotonic (with
+        axis or the intensities (with the first place; with ``masked``, Inf intensities or
+        only NaN in every spectrum), a duplicated axis value, an axis that is not monotonic (with
         where it turns back).
     """
     x = _real_array(x, "the axis", "x", source)
@@ -202,9 +211,8 @@ def check_spectra(
         what = "Inf" if masked else "NaN or Inf"
         problem = f"{bad.sum()} {what} intensities (first at {where}x = {x[col]:g})"
         raise SpectrumError(source, problem)
-    empty = np.isnan(y).all(axis=1)
-    if empty.any():
-        which = f"spectrum {_first(empty) + 1}: " if len(y) > 1 else ""
+    if np.isnan(y).all():  # one spectrum of NaN only among others is masked whole
+        which = "every spectrum: " if len(y) > 1 else ""
         raise SpectrumError(source, f"{which}every intensity is NaN: nothing to correct")
     step = np.diff(x)
     if (step == 0).any():
@@ -318,6 +326,10 @@ def _checked(path: Path, raw: RawSpectra, min_points: int, masked: bool = False)
     labels = raw.labels or tuple(
         numbered("spectrum", i, len(y)) if len(y) > 1 else path.stem for i in range(len(y))
     )
+    counts = None
+    if raw.raw_counts is not None:  # on the axis as check_spectra returned it
+        counts = np.asarray(raw.raw_counts, np.float64).reshape(y.shape)
+        counts = counts[:, ::-1] if raw.x[0] > raw.x[-1] else counts
     return Spectra(
         x=x,
         y=y,
@@ -327,6 +339,7 @@ def _checked(path: Path, raw: RawSpectra, min_points: int, masked: bool = False)
         kind=raw.kind,
         metadata=raw.metadata,
         notes=tuple(raw.notes),
+        raw_counts=counts,
     )
 
 
@@ -343,7 +356,7 @@ def _merged(raw: RawSpectra) -> RawSpectra:
     if merged is None:
         return raw
     x, y, note = merged
-    return dataclasses.replace(raw, x=x, y=y, notes=(*raw.notes, note))
+    return dataclasses.replace(raw, x=x, y=y, notes=(*raw.notes, note), raw_counts=None)
 
 
 def _is_pixel_index(x: np.ndarray) -> bool:

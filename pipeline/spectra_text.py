@@ -9,6 +9,7 @@ from the project.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 
 _LABSPEC_KEY = re.compile(r"^#([^=\t]+)=\t?(.*)$")  # "#Laser (nm)=\t785", "#AxisUnit[1]=1/cm"
 _LABSPEC_TAB = re.compile(r"^#[^=\t]+=\t")  # only LabSpec puts a tab after the "="
+_QUOTED = re.compile(r'"[^"]*"')  # a double-quoted field
 
 
 class FormatProblem(Exception):
@@ -26,7 +28,11 @@ class FormatProblem(Exception):
 
 @dataclass
 class RawSpectra:
-    """What a reader found, before the shared checks: axis (L,), spectra (N, L) or (L,)."""
+    """What a reader found, before the shared checks: axis (L,), spectra (N, L) or (L,).
+
+    ``raw_counts``, like ``y``: the detector's raw counts beside a processed intensity
+    (:attr:`pipeline.spectra_io.Spectra.raw_counts`), else None.
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -34,6 +40,7 @@ class RawSpectra:
     labels: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    raw_counts: np.ndarray | None = None
 
 
 def parse_number(text: str) -> float | None:
@@ -159,21 +166,42 @@ def _table(lines: list[str], first: int = 0) -> tuple[list[str], np.ndarray, lis
 
 
 def _splitter(line: str) -> Callable[[str], list[str]]:
-    if "\t" in line:  # tabs, possibly doubled (WiRE, LabSpec headers)
+    delimiter = delimiter_of(line)
+    if delimiter == "\t":  # tabs, possibly doubled (WiRE, LabSpec headers)
         return _spaced
-    if ";" in line:  # a semicolon table may use decimal commas
-        return lambda s: [f.strip().replace(",", ".") for f in s.rstrip(";").split(";")]
-    if "," in line:  # a trailing delimiter (spreadsheet exports) ends no column
-        comma = lambda s: [f.strip() for f in s.rstrip(",").split(",")]  # noqa: E731
+    if delimiter == ";":  # a semicolon table may use decimal commas
+        return lambda s: [f.replace(",", ".") for f in split_fields(s.rstrip(";"), ";")]
+    if delimiter == ",":  # a trailing delimiter (spreadsheet exports) ends no column;
+        # a comma inside a field can only have been quoted: a decimal comma
+        comma = lambda s: [_decimal_comma(f) for f in split_fields(s.rstrip(","), ",")]  # noqa: E731
         if _numbers(comma(line)) is None and _numbers(_spaced(line)) is not None:
             return _spaced  # "1234,5 567,8": spaces between numbers with decimal commas
         return comma
     return _spaced
 
 
+def delimiter_of(line: str) -> str | None:
+    """The delimiter of a table's line: tab, semicolon, comma (outside quotes), else None."""
+    bare = _QUOTED.sub("", line)  # '"1234,5";"567,8"' is a semicolon line
+    return next((d for d in ("\t", ";", ",") if d in bare), None)
+
+
+def split_fields(line: str, delimiter: str) -> list[str]:
+    """The fields of one line of a ``delimiter`` table, stripped of spaces and quotes.
+
+    A field may be double-quoted and hold the delimiter (``"1234,5","567,8"``, as
+    spreadsheets export with decimal commas).
+    """
+    if '"' in line:
+        fields = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
+    else:
+        fields = line.split(delimiter)
+    return [f.strip() for f in fields]
+
+
 def _spaced(line: str) -> list[str]:
-    """Fields between tabs or spaces; a comma inside a field is a decimal comma."""
-    return [_decimal_comma(f) for f in line.split()]
+    """Fields between tabs or spaces, unquoted; a comma inside a field is a decimal comma."""
+    return [_decimal_comma(f.strip('"')) for f in line.split()]
 
 
 def _decimal_comma(field: str) -> str:

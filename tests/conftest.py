@@ -94,6 +94,7 @@ TINY = {
         "figures": 2,
     },
     "semireal": {"rruff_source": str(RRUFF.resolve()), "n_val": 16, "n_test": 32},
+    "denoise": {"width": 4, "dilations": [1, 2], "samples": 256, "batch_size": 32},
 }
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")

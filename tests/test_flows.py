@@ -55,6 +55,7 @@ PIPELINE = [
     "real",
     "classical",
     "train",
+    "train_denoiser",
     "train_fast",
     "evaluate",
     "export",
@@ -198,7 +199,9 @@ def test_finetune_stages_are_its_target_and_what_it_depends_on_in_pipeline_order
     with disable_run_logger():
         stages = pipeline_stages.fn(ROOT, FINETUNE_TARGET)
     assert stages == [
-        s for s in PIPELINE if s not in ("train_fast", "export_fast", "register_fast")
+        s
+        for s in PIPELINE
+        if s not in ("train_denoiser", "train_fast", "export_fast", "register_fast")
     ]
     assert stages[-1] == FINETUNE_TARGET == "register_finetuned"
 

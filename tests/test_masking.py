@@ -12,7 +12,7 @@ from pipeline import correct
 from pipeline.cli import main
 from pipeline.masking import find_masked, fit_unmasked
 from pipeline.quality import case_verdict, noise_sigma
-from pipeline.spectra_io import SpectrumError, check_spectra
+from pipeline.spectra_io import SpectrumError, check_spectra, read_spectra
 
 from .conftest import ROOT
 
@@ -93,6 +93,97 @@ def test_a_run_at_the_detector_ceiling_is_left_out(tmp_path, monkeypatch):
     assert np.allclose(table[:-12, 2], _arpls_of(x[:-12], y[:-12]), rtol=1e-9)
 
 
+def test_a_saturated_run_inside_is_left_out_and_written_empty(tmp_path, monkeypatch):
+    # a laser line or a strong band clipped at the detector's ceiling inside the window (the
+    # Neegala case's Raw_Data: 21 pixels at 65535 about 0 cm-1); fitted as data before
+    x, y = _spectrum()
+    clipped = slice(150, 171)
+    y[clipped] = 65535.0
+    status, out, err = _correct(
+        tmp_path, monkeypatch, _write(tmp_path / "s.csv", x, y), "--method", "arpls", "--no-plots"
+    )
+    assert status == 0, err
+    where = f"x = {x[150]:.6g} to {x[170]:.6g}"
+    assert f"21 saturated pixels (65535) inside, at {where}, fitted across (interpolated)" in out
+    table = _table(tmp_path / "out" / "s.csv")
+    assert np.array_equal(table[:, 1], y)  # the intensities as read
+    masked = np.zeros(len(x), bool)
+    masked[clipped] = True
+    assert np.isnan(table[masked, 2:]).all() and np.isfinite(table[~masked, 2:]).all()
+    filled = np.interp(x, x[~masked], y[~masked])  # what the method was given there
+    assert np.allclose(table[~masked, 2], _arpls_of(x, filled)[~masked], rtol=1e-9)
+
+
+NEEGALA = ROOT.parent / "shared" / "cases" / "neegala-multicolumn-csv"
+
+
+def _neegala(path, x, raw, background):
+    """A Neegala csv: metadata, then the 7-column table; Processed_Data = raw - background."""
+    head = "id,59de6c43\ndevice,EZI860\n"
+    names = "Pixels,Wavelength,Wavenumbers,Raman_Shift,Raw_Data,Background_Data,Processed_Data\n"
+    rows = "".join(
+        f"{i},{532 + a / 200:.4f},{14000 + a:.4f},{float(a)!r},{r:.0f},{b:.0f},{r - b:.0f}\n"
+        for i, (a, r, b) in enumerate(zip(x, raw, background, strict=True))
+    )
+    path.write_text(head + names + rows)
+    return path
+
+
+def test_pixels_clipped_in_the_raw_counts_are_masked_in_the_processed_intensity(
+    tmp_path, monkeypatch
+):
+    # Neegala: the laser line clips Raw_Data at 65535; the intensity read, Processed_Data =
+    # raw - background, then varies there (65535 - 998, 65535 - 1349...): fitted as data before
+    x, raw = _spectrum()
+    background = 1000 + np.random.default_rng(2).integers(0, 400, x.size)
+    raw[150:171] = 65535.0
+    path = _neegala(tmp_path / "n.csv", x, raw, background)
+    status, out, err = _correct(tmp_path, monkeypatch, path, "--method", "arpls", "--no-plots")
+    assert status == 0, err
+    where = f"x = {x[150]:.6g} to {x[170]:.6g}"
+    assert f"21 saturated pixels (raw 65535) inside, at {where}, fitted across" in out
+    table = _table(tmp_path / "out" / "n.csv")
+    assert np.array_equal(table[:, 1], raw - background)  # Processed_Data as read
+    masked = np.zeros(len(x), bool)
+    masked[150:171] = True
+    assert np.isnan(table[masked, 2:]).all() and np.isfinite(table[~masked, 2:]).all()
+
+
+@pytest.mark.skipif(not NEEGALA.is_dir() and not os.environ.get("CI"), reason="no case")
+def test_the_cases_clipped_laser_lines_are_masked(tmp_path, monkeypatch):
+    path = NEEGALA / "PST_532_SEX139_trimmed.csv"
+    status, out, err = _correct(tmp_path, monkeypatch, path, "--method", "arpls", "--no-plots")
+    assert status == 0, err
+    assert "21 saturated pixels (raw 65535) inside, at x = -19.0272 to 89.2728" in out
+    table = _table(tmp_path / "out" / f"{path.stem}.csv")
+    assert np.isnan(table[183:204, 2:]).all() and np.isfinite(table[:183, 2:]).all()
+    # the BWSpec case too: 'Raw data #1' at 65535 on the laser line's edge, 86-94 cm-1
+    bwtek = read_spectra(NEEGALA.parent / "bwtek-bwspec" / "PST02_iRPlus785_trimmed.txt")
+    masked = find_masked(bwtek.y, bwtek.x, bwtek.raw_counts)
+    assert masked.what[0].startswith("4 saturated pixels (raw 65535) inside, at x = 86.37 to 93.55")
+
+
+def test_which_flat_maxima_inside_are_saturation():
+    x, y = _spectrum(length=300)
+    top = y.max()
+
+    def what(fill, at=100):
+        z = y.copy()
+        z[at : at + len(fill)] = fill
+        return find_masked(z, x).what[0]
+
+    assert what([top + 50] * 3).startswith("3 saturated pixels")  # 3 equal at the maximum
+    assert what([top + 50] * 2) == ""  # 2: a band's top, by chance
+    assert what([top + 50, top + 49, top + 50]) == ""  # 2 maxima apart
+    assert what([top - 1] * 5) == ""  # equal, below the maximum: a flat stretch of data
+    assert what([4095.0] * 2).startswith("2 saturated pixels (4095)")  # a 12-bit ceiling
+    z = y.copy()
+    z[[100, 101, 102, 200, 201, 202]] = top + 50
+    both = find_masked(z).what[0]  # without x: the pixels, from 1
+    inside = "inside, pixels 101-103, 201-203, fitted across (interpolated)"
+    assert both == f"6 saturated pixels ({top + 50:.10g}) {inside}"
+
+
 def test_interior_nan_pixels_are_fitted_across_and_written_empty(tmp_path, monkeypatch):
     x, y = _spectrum()
     holes = [200, 201, 350]
@@ -148,11 +239,49 @@ def test_check_spectra_takes_nan_intensities_as_masked_only_when_asked():
     refused = {
         "axis NaN": (np.where(np.arange(40) == 3, np.nan, x), y, "axis holds NaN"),
         "Inf": (x, np.where(np.arange(40) == 7, np.inf, y), "Inf intensities"),
-        "all NaN": (x, np.vstack([y, np.full(40, np.nan)]), "spectrum 2: every intensity is NaN"),
+        "all NaN": (x, np.full((2, 40), np.nan), "every spectrum: every intensity is NaN"),
     }
     for xs, ys, match in refused.values():
         with pytest.raises(SpectrumError, match=match):
             check_spectra(xs, ys, "file", masked=True)
+    # one spectrum of NaN only among others: masked whole (the others are corrected)
+    both = check_spectra(x, np.vstack([y, np.full(40, np.nan)]), "file", masked=True)[1]
+    assert np.isnan(both[1]).all() and np.array_equal(both[0], y, equal_nan=True)
+
+
+def _npz_batch(path, x, y):
+    np.savez(path, x=x, y=y)
+    return path
+
+
+@pytest.mark.parametrize("plots", [(), ("--no-plots",)])
+def test_a_spectrum_of_nan_only_in_a_batch_is_written_back_nan_the_others_corrected(
+    tmp_path, monkeypatch, plots
+):
+    # the whole batch failed before: "spectrum 2: every intensity is NaN: nothing to correct"
+    x, y = _spectrum(length=200)
+    batch = np.vstack([y, np.full_like(y, np.nan), y + 100.0])
+    for name, write in (("b.npz", _npz_batch), ("m.csv", _write_matrix)):
+        status, out, err = _correct(
+            tmp_path, monkeypatch, write(tmp_path / name, x, batch), "--method", "arpls", *plots
+        )
+        assert status == 0, err
+        # 1-based, as the labels (spectrum002, point002) and every other message
+        assert "spectrum 2: every pixel NaN: not corrected; empty in baseline and corrected" in out
+    with np.load(tmp_path / "out" / "b.npz") as f:
+        baseline, corrected = f["baseline"], f["corrected"]
+    assert np.isnan(baseline[1]).all() and np.isnan(corrected[1]).all()
+    for i in (0, 2):
+        assert np.allclose(baseline[i], _arpls_of(x, batch[i]), rtol=1e-9)
+    assert np.isnan(_table(tmp_path / "out" / "m_point002.csv")[:, 1:]).all()
+    assert np.isfinite(_table(tmp_path / "out" / "m_point003.csv")).all()
+
+
+def _write_matrix(path, x, y):
+    """A matrix CSV: the axis row, then one row per spectrum (NaN written ``nan``)."""
+    rows = [x, *y]
+    path.write_text("".join(",".join(repr(float(v)) for v in r) + "\n" for r in rows))
+    return path
 
 
 @needs_zolix

@@ -107,6 +107,25 @@ def test_tabs_or_spaces_with_decimal_commas(tmp_path, sep):
     assert np.allclose(s.x, X) and np.allclose(s.y[0], Y)
 
 
+@pytest.mark.parametrize("sep", [";", ",", "\t"])
+@pytest.mark.parametrize("decimal", [",", "."])
+def test_quoted_numbers_read_as_unquoted(tmp_path, sep, decimal):
+    # a spreadsheet's export quoting every field: '"1234,5";"567,8"', '"1234,5","567,8"'
+    # (failed before: "no rows of numbers found", with either decimal mark)
+    rows = "".join(
+        f'"{a:.6f}"{sep}"{b:.6f}"\n'.replace(".", decimal) for a, b in zip(X, Y, strict=True)
+    )
+    s = read_spectra(_write(tmp_path / "s.csv", f'"Raman shift"{sep}"Intensity"\n' + rows))
+    assert s.kind == "text" and np.allclose(s.x, X) and np.allclose(s.y[0], Y)
+
+
+def test_quoted_numbers_in_a_matrix_and_a_trailing_delimiter(tmp_path):
+    rows = [X, Y, 2 * Y]
+    text = "".join(";".join(f'"{v:.6f}"'.replace(".", ",") for v in r) + ";\n" for r in rows)
+    s = read_spectra(_write(tmp_path / "m.csv", text))
+    assert s.kind == "matrix" and np.allclose(s.y, [Y, 2 * Y])
+
+
 def test_commas_then_spaces_stay_a_comma_table(tmp_path):
     rows = "".join(f"{a:.6f}, {b:.6f}\n" for a, b in zip(X, Y, strict=True))
     s = read_spectra(_write(tmp_path / "s.csv", rows))

@@ -96,6 +96,20 @@ def test_bad_files_are_one_line_naming_the_file(tmp_path, name):
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("suffix", [".jcamp", ".jdx", ".dx"])
+def test_a_jcamp_name_without_jcamp_records_is_read_by_its_content(tmp_path, suffix):
+    # taken as JCAMP-DX by its name before: "a JCAMP-DX file without XYDATA (peak tables, ...)"
+    licence = _write(tmp_path / f"LICENSE{suffix}", "MIT License\n\nCopyright (c) 2020\n")
+    with pytest.raises(SpectrumFileError, match=r"not JCAMP-DX \(no ##TITLE= or ##XYDATA=") as info:
+        read_spectra(licence)
+    assert str(licence) in str(info.value) and "\n" not in str(info.value)
+    x = np.linspace(200.0, 1800.0, 40)
+    table = _write(tmp_path / f"table{suffix}", "".join(f"{a}\t{a / 10}\n" for a in x))
+    s = read_spectra(table)
+    assert s.kind == "text" and np.array_equal(s.x, x) and np.array_equal(s.y[0], x / 10)
+    assert s.notes == (f"named {suffix} but not JCAMP-DX (no ## records): read as text",)
+
+
 def test_truncated_jcamp_is_refused(tmp_path):
     lines = (FORMATS / "tannic_acid.jdx").read_text().splitlines()
     path = _write(tmp_path / "cut.jdx", "\n".join(lines[:-400]) + "\n##END=\n")

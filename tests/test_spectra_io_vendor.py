@@ -83,6 +83,21 @@ def test_neegala_reads_raman_shift_and_processed_data(tmp_path):
     assert s.notes == ("read columns 'Raman_Shift' (axis) and 'Processed_Data' of 7",)
 
 
+@pytest.mark.parametrize("sep", [";", ","])
+def test_a_named_table_quoted_with_decimal_commas(tmp_path, sep):
+    # every field quoted, numbers with decimal commas (failed before: "line 3: '"200,0000"' is
+    # not a number" with semicolons, "line 3: 7 values, expected 4" with commas)
+    names = sep.join(f'"{n}"' for n in ("Pixel", "Raman Shift", "Wavelength", "Intensity"))
+    rows = "".join(
+        sep.join(f'"{v}"'.replace(".", ",") for v in (i, f"{a:.4f}", 550.5, f"{b:.4f}")) + "\n"
+        for i, (a, b) in enumerate(zip(X, Y, strict=True))
+    )
+    s = read_spectra(_write(tmp_path / "q.csv", f'"device"{sep}"EZI860"\n' + names + "\n" + rows))
+    assert s.kind == "table" and np.allclose(s.x, X) and np.allclose(s.y[0], Y, atol=1e-4)
+    assert s.metadata["device"] == "EZI860"
+    assert s.notes == ("read columns 'Raman Shift' (axis) and 'Intensity' of 4",)
+
+
 def test_a_named_table_with_units_in_its_names(tmp_path):
     names = "Pixel;Raman Shift (cm-1);Wavelength (nm);Intensity (counts)\n"
     rows = "".join(f"{i};{a};{a};{b}\n" for i, (a, b) in enumerate(zip(X, Y, strict=True)))
