@@ -14,7 +14,7 @@ in an empty working folder (no ``mlflow.db``, no ``reports/``), ``--no-plots``:
 
 Two rates per row, best of ``--repeats``: the whole process (start-up, imports, registry,
 model load, reading, correcting, writing the ``.npz``) and the correction alone
-(:func:`pipeline.correct.correct_files` in this process, with the network or method the CLI
+(:func:`pipeline.correct_files.correct_files` in this process, with the network or method the CLI
 chooses, after one warm-up call). Each is also given relative to arPLS's. ``correct`` runs
 arPLS on one core; one more row times arPLS at the same ``lam`` on all cores (a warm process
 pool, one chunk per core, as ``inference_speed.py`` does; not something the CLI does), for the
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's pipeline, not the workspace's
 import numpy as np  # noqa: E402
 
 from benchmarks import common, inference_speed  # noqa: E402
-from pipeline import correct, shipped  # noqa: E402
+from pipeline import correct, correct_files, shipped  # noqa: E402
 from pipeline.baselines import fit_block, scaled_lam  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
 
@@ -82,9 +82,13 @@ def correction_seconds(batch: Path, extra: Sequence[str], store: str, params) ->
         network, _ = correct.choose_network(model, store, params)
         estimate = partial(network.baselines, length_mode="resample")
     with tempfile.TemporaryDirectory() as work:
-        correct.correct_files([batch], estimate, Path(work) / "warm", plots=False, progress=False)
+        correct_files.correct_files(
+            [batch], estimate, Path(work) / "warm", plots=False, progress=False
+        )
         start = time.perf_counter()
-        correct.correct_files([batch], estimate, Path(work) / "out", plots=False, progress=False)
+        correct_files.correct_files(
+            [batch], estimate, Path(work) / "out", plots=False, progress=False
+        )
         return time.perf_counter() - start
 
 

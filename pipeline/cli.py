@@ -1,9 +1,10 @@
 """``raman-baseline``: the DVC stages and the user commands, dispatched.
 
 ``raman-baseline [--params FILE] COMMAND ...``: a stage command runs ``main`` of its module in
-:mod:`pipeline.stages` (every path given by ``dvc.yaml``); ``correct``, ``promote``,
-``rollback`` and ``ship`` are the user commands. Errors a user can act on (bad params, a bad file, a
-registry problem) end in one line on stderr and a non-zero exit, never a traceback.
+:mod:`pipeline.stages` (every path given by ``dvc.yaml``); ``correct``, ``correct-map``,
+``promote``, ``rollback``, ``ship`` and ``ship-denoiser`` are the user commands. Errors a user
+can act on (bad params, a bad file, a registry problem) end in one line on stderr and a
+non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ STAGES = {
     "evaluate-real": "evaluate_real",
     "train-denoiser": "train_denoiser",
 }
-USER = ("correct", "correct-map", "promote", "rollback", "ship")
+USER = ("correct", "correct-map", "promote", "rollback", "ship", "ship-denoiser")
 
 
 def _summary(module: str) -> str:
@@ -72,7 +73,7 @@ def cmd_correct(argv: list[str]) -> int:
     from pipeline.quiet import for_a_user_command
 
     for_a_user_command()  # before ONNX Runtime, MLflow, matplotlib: nothing under the home
-    from pipeline import correct
+    from pipeline import correct, correct_files
     from pipeline.config import load_params
     from pipeline.normalise import LENGTH_MODES
 
@@ -125,6 +126,7 @@ def cmd_correct(argv: list[str]) -> int:
         help="add baseline_std, the baseline's per-point standard deviation, and its ±2 sigma "
         "band: a model exported with MC dropout and --method resunet (docs/uncertainty.md)",
     )
+    denoise_options(parser, "its column, array and PNG panel")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--params", type=Path, help="default: params.yaml if it exists (else not needed)"
@@ -135,6 +137,10 @@ def cmd_correct(argv: list[str]) -> int:
     params = load_params(named) if named is not None else None
     if args.uncertainty and args.method != "resunet":  # before any model is loaded
         correct.uncertainty_method(None, "", args.method, args.length_mode)
+    denoiser, denoised_by = None, ""
+    if args.denoise or args.denoiser:  # before the baseline's model: a bad file fails at once
+        denoiser, which = correct.choose_denoiser(args.denoiser)
+        denoised_by = f"; denoised by {which}"
     if args.method in correct.NETWORK_METHODS:
         model, which = correct.choose_network(args.model, args.store, params)
         estimate = partial(model.baselines, length_mode=args.length_mode)
@@ -150,9 +156,14 @@ def cmd_correct(argv: list[str]) -> int:
         if args.classical_report and not report.is_file():
             raise correct.CorrectionError(f"--classical-report {report}: no such file")
         estimate, how = correct.classical_method(args.method, params, report)
-    print(f"correcting {counted(len(args.inputs), 'file')} with {how}")
-    report = correct.correct_files(
-        args.inputs, estimate, args.out, plots=not args.no_plots, progress=not args.no_progress
+    print(f"correcting {counted(len(args.inputs), 'file')} with {how}{denoised_by}")
+    report = correct_files.correct_files(
+        args.inputs,
+        estimate,
+        args.out,
+        plots=not args.no_plots,
+        progress=not args.no_progress,
+        denoise=None if denoiser is None else denoiser.denoise,
     )
     print(
         f"{counted(report.spectra, 'spectrum', 'spectra')} corrected: "
@@ -167,6 +178,21 @@ def cmd_correct(argv: list[str]) -> int:
     if report.failed:
         raise correct.CorrectionError(f"{counted(len(report.failed), 'file')} failed")
     return 0
+
+
+def denoise_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--denoise`` and ``--denoiser``, as ``correct`` and ``correct-map`` take them."""
+    parser.add_argument(
+        "--denoise",
+        action="store_true",
+        help=f"add denoised, the corrected spectra denoised by the second network ({what}; "
+        "docs/correct.md)",
+    )
+    parser.add_argument(
+        "--denoiser",
+        type=Path,
+        help="an ONNX denoiser (implies --denoise; default: the shipped one)",
+    )
 
 
 def counted(n: int, one: str, many: str | None = None) -> str:
@@ -238,6 +264,7 @@ def cmd_correct_map(argv: list[str]) -> int:
     parser.add_argument(
         "--uncertainty", action="store_true", help="as correct's: a baseline_std array too"
     )
+    denoise_options(parser, "an array")
     parser.add_argument(
         "--scheduler",
         type=_address,
@@ -271,6 +298,8 @@ def cmd_correct_map(argv: list[str]) -> int:
         args.classical_report,
         args.refined_report,
         args.uncertainty,
+        args.denoiser,
+        args.denoise,
     )
     chunks = map_io.spectra_chunks(source.shape, args.chunk)
     new = not args.out.exists()
@@ -290,18 +319,7 @@ def cmd_correct_map(argv: list[str]) -> int:
             args.chunk,
             progress=not args.no_progress,
         )
-    rate = report.spectra / report.seconds if report.seconds else 0.0
-    print(
-        f"{report.ran} of {report.chunks} chunks run ({report.skipped} done before): "
-        f"{report.spectra} spectra in {report.seconds:.1f} s ({rate:.0f} spectra/s) into {args.out}"
-    )
-    if report.dead or report.masked_pixels:
-        where_dead = ", ".join(str(i) for i in report.first_dead)
-        print(
-            f"  note: {report.dead} spectra with too few usable pixels left empty (NaN)"
-            + (f", first at {where_dead}" if where_dead else "")
-            + f"; {report.masked_pixels} NaN, Inf or padding pixels left out of the fit"
-        )
+    print("\n".join(report.summary(args.out)))
     return 0
 
 
@@ -343,6 +361,13 @@ def cmd_ship(argv: list[str]) -> int:
     from pipeline import ship
 
     return ship.main(argv)
+
+
+def cmd_ship_denoiser(argv: list[str]) -> int:
+    """Put a trained denoiser (ONNX) into the package (pipeline/shipped/), on the model card."""
+    from pipeline import ship_denoiser
+
+    return ship_denoiser.main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,15 +1,11 @@
-"""Baseline correction of users' spectra files: what ``raman-baseline correct`` runs.
+"""Which baseline ``raman-baseline correct`` estimates: the method, the network, their settings.
 
-Every file is read by :mod:`pipeline.spectra_io`; each spectrum gets its baseline in its own
-intensity units and the corrected spectrum ``intensity - baseline``. Outputs per input file:
-a CSV ``wavenumber,intensity,baseline,corrected`` and a PNG per spectrum (``<stem>.csv``, or
-``<stem>_point003.csv`` for the points of a multi-point file), or ``<stem>.npz`` with ``x``,
-``y``, ``baseline`` and ``corrected`` for an ``.npz`` batch. With ``--uncertainty`` (a model
-exported with MC dropout, ``--method resunet``: :func:`uncertainty_method`), a
-``baseline_std`` column and array (the baseline's per-point standard deviation) and a shaded
-±2 sigma band in the PNG (``docs/uncertainty.md``). Where they go is decided before
-any work, and the outputs of one input file are written together or not at all
-(:mod:`pipeline.outputs`).
+The outputs (reading each file, masking, the CSV, PNG and ``.npz`` written) are
+:mod:`pipeline.correct_files`; this module answers the estimate it runs, a
+:data:`pipeline.baselines.BaselineFn` taking ``(x, y)`` and answering baselines ``(N, L)`` in
+each spectrum's own intensity units (``(2, N, L)`` with their standard deviations for
+``--uncertainty``, a model exported with MC dropout, ``--method resunet``:
+:func:`uncertainty_method`, ``docs/uncertainty.md``).
 
 The network runs under ONNX Runtime (:class:`pipeline.inference.OnnxBaseline`), its
 ``baselines`` method taking spectra of any length, resampled onto the training grid or at their
@@ -26,18 +22,15 @@ residual with the choice made on validation data (:func:`refined_method`:
 on the validation set (``--classical-report``, else ``reports/classical.json``, else the value
 the shipped model's card records), scaled to each spectrum's length
 (:func:`pipeline.baselines.classical_baselines`). No ``params.yaml`` is needed: without one the
-grid and the classical settings come from the shipped model's card. Padding at a spectrum's
-ends and NaN pixels are left out of the fit and written back empty, with a note per file
-(:mod:`pipeline.masking`). A file that fails is reported in one line
-(:func:`pipeline.errors.one_line`) and the others go on.
+grid and the classical settings come from the shipped model's card. With ``--denoise``, the
+denoiser (the second network, :mod:`pipeline.denoise`) is the one ``--denoiser`` names, else
+the shipped one (:func:`choose_denoiser`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,22 +38,9 @@ import numpy as np
 from pipeline import shipped
 from pipeline.baselines import BaselineFn, classical_baselines, refined_baselines
 from pipeline.config import ClassicalMethodParams, Params
+from pipeline.denoise import DenoiserError, OnnxDenoiser
 from pipeline.errors import one_line
-from pipeline.files import atomic_path
 from pipeline.inference import OnnxBaseline
-from pipeline.masking import check_unmasked, find_masked, fit_unmasked
-from pipeline.outputs import (
-    OutputError,
-    check_outdir,
-    inside,
-    plan_outputs,
-    remove_if_empty,
-    staged,
-    terminate_cleanly,
-)
-from pipeline.plots import correction as draw_correction
-from pipeline.spectra_io import MIN_POINTS, Spectra, SpectrumError, numbered, read_spectra
-from pipeline.table_csv import write_columns
 
 DEFAULT_MODEL = "models:/resunet1d@production"
 SHIPPED = "shipped"  # --model shipped: the model inside the package
@@ -70,8 +50,6 @@ METHODS = ("resunet", "refined", "arpls", "aspls")
 NETWORK_METHODS = ("resunet", "refined")  # the methods that run a network
 # chosen by measurement (benchmarks/methods.py, README): best on the real references
 DEFAULT_METHOD = "refined"
-CSV_COLUMNS = ("wavenumber", "intensity", "baseline", "corrected")
-UNCALIBRATED = "the axis is a detector pixel index (uncalibrated): the CSV's first column is pixel"
 STD = "baseline_std"  # --uncertainty: the CSV's fifth column, the .npz's key
 
 
@@ -81,9 +59,6 @@ class ModelLoadError(RuntimeError):
 
 class CorrectionError(RuntimeError):
     """Some input files could not be corrected (each one is listed before this is raised)."""
-
-
-# ------------------------------------------------------------------------- the methods
 
 
 def load_network(spec: str, grid: int, store: str | None = None) -> OnnxBaseline:
@@ -340,6 +315,33 @@ def uncertainty_method(
     return estimate
 
 
+def choose_denoiser(path: Path | None) -> tuple[OnnxDenoiser, str]:
+    """The denoiser ``correct --denoise`` runs, and how the summary names it.
+
+    ``path`` (``--denoiser``): that ONNX file; None: the shipped one, the file of the role
+    ``denoiser`` on the shipped model's card (:attr:`pipeline.shipped.ShippedModel.denoiser`),
+    verified against the card.
+
+    Raises
+    ------
+    DenoiserError
+        The file is missing, not ONNX, or not a denoiser (a baseline model, say); or no path
+        and the card names no denoiser. One line naming the file or the card.
+    ShippedModelError
+        The shipped files do not match their card.
+    """
+    if path is not None:
+        return OnnxDenoiser(path), f"the denoiser {path}"
+    model = shipped.load()
+    if model.denoiser is None:
+        raise DenoiserError(
+            f"--denoise: the shipped model's card {model.folder / shipped.CARD} names no "
+            "denoiser; name one with --denoiser PATH (an ONNX denoiser, docs/denoising.md)"
+        )
+    entry = model.card["files"][model.denoiser.name]
+    return OnnxDenoiser(model.denoiser), f"the shipped denoiser {entry['sha256'][:12]}"
+
+
 def chosen_log10_lam(
     name: str, settings: ClassicalMethodParams, report: Path | None
 ) -> tuple[float, str]:
@@ -352,188 +354,3 @@ def chosen_log10_lam(
         return float(json.loads(report.read_text())[name]["log10_lam"]), f"chosen in {report}"
     middle = float(np.median(settings.log10_lam))
     return middle, f"middle of params.yaml's classical.{name}.log10_lam grid (no {report})"
-
-
-# ------------------------------------------------------------------------ the outputs
-
-
-@dataclass
-class Report:
-    """What a run of :func:`correct_files` did."""
-
-    written: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    spectra: int = 0
-    notes: list[tuple[Path, str]] = field(default_factory=list)  # (input, what was done)
-    renamed: list[tuple[Path, Path]] = field(default_factory=list)  # (input, its outputs' stem)
-
-
-def correct_spectra(
-    spectra: Spectra, estimate: BaselineFn, min_points: int = MIN_POINTS
-) -> tuple[np.ndarray, str]:
-    """Baselines ``(N, L)`` of every spectrum read from one file, and a note ("" for none).
-
-    Masked pixels (:mod:`pipeline.masking`: padding at the ends, NaN) are left out of the fit
-    and get NaN; the note says which. An ``estimate`` that answers baselines and standard
-    deviations ``(2, N, L)`` (:func:`uncertainty_method`) gives them both, masked alike.
-
-    Raises
-    ------
-    SpectrumFileError
-        A spectrum has fewer than ``min_points`` unmasked pixels.
-    RuntimeError
-        The method's answer has the wrong shape, or NaN or Inf at an unmasked pixel.
-    """
-    masked = find_masked(spectra.y, spectra.x, spectra.raw_counts)
-    check_unmasked(masked, spectra.source, min_points)
-    baseline = np.asarray(fit_unmasked(spectra.x, spectra.y, masked, estimate), dtype=np.float64)
-    if baseline.shape[-2:] != spectra.y.shape or not np.isfinite(baseline[..., ~masked.mask]).all():
-        raise RuntimeError(f"the method returned an unusable baseline for {spectra.source}")
-    return baseline, masked.note
-
-
-def write_outputs(
-    spectra: Spectra,
-    baseline: np.ndarray,
-    stem: Path,
-    plots: bool,
-    done: set[Path] | None = None,
-    outdir: Path | None = None,
-    std: np.ndarray | None = None,
-) -> list[Path]:
-    """Write one input's outputs; all of them, or none (:func:`pipeline.outputs.staged`).
-
-    ``done``: the outputs already written in this run, none of which may be written again;
-    ``outdir``: the folder they must stay in (through no symbolic link out of it); ``std``:
-    the baselines' standard deviations ``(N, L)`` (``--uncertainty``), else None.
-    Returns the outputs' paths (``stem`` and a suffix, or ``stem_point003`` and a suffix).
-    """
-    with staged(stem, done, outdir) as (tmp, written):
-        if spectra.kind == "npz":
-            path = tmp.with_name(tmp.name + ".npz")
-            arrays = {"x": spectra.x, "y": spectra.y, "baseline": baseline}
-            arrays |= {STD: std} if std is not None else {}
-            np.savez(path, **arrays, corrected=spectra.y - baseline)
-            written.append(path)
-            return written  # moved into place when the block ends
-        for i in range(len(spectra)):
-            point = numbered("point", i, len(spectra))
-            name = tmp.name if len(spectra) == 1 else f"{tmp.name}_{point}"
-            csv = tmp.with_name(name + ".csv")
-            std_i = None if std is None else std[i]
-            _write_csv(csv, spectra.x, spectra.y[i], baseline[i], std_i, spectra.calibrated)
-            written.append(csv)
-            if plots:
-                png = csv.with_suffix(".png")
-                title = f"{spectra.source.name}: {spectra.labels[i]}"
-                plot_correction(png, spectra.x, spectra.y[i], baseline[i], title, spectra, std_i)
-                written.append(png)
-    return written
-
-
-def _write_csv(
-    path: Path,
-    x: np.ndarray,
-    y: np.ndarray,
-    baseline: np.ndarray,
-    std: np.ndarray | None = None,
-    calibrated: bool = True,
-) -> None:
-    """The CSV of one spectrum, written in blocks (:mod:`pipeline.table_csv`): NaN is empty.
-
-    The first column is ``wavenumber`` (Raman shift, cm-1), or ``pixel`` for an uncalibrated
-    axis (a detector pixel index). With ``std``, a fifth column ``baseline_std``.
-    """
-    axis = CSV_COLUMNS if calibrated else ("pixel", *CSV_COLUMNS[1:])
-    columns, names = [x, y, baseline, y - baseline], axis
-    if std is not None:
-        columns, names = [*columns, std], (*axis, STD)
-    with atomic_path(path) as tmp:
-        write_columns(tmp, columns, names, fmt="%.10g")
-
-
-def plot_correction(
-    path: Path,
-    x: np.ndarray,
-    y: np.ndarray,
-    baseline: np.ndarray,
-    title: str,
-    spectra: Spectra,
-    std: np.ndarray | None = None,
-) -> None:
-    """PNG of the raw spectrum with its baseline (top) and the corrected spectrum (bottom).
-
-    With ``std``, the baseline's ±2 sigma band is shaded in the top panel.
-    """
-    masked = np.isnan(baseline)  # pipeline.masking: left out of the fit
-    draw_correction(
-        path, x, y, {"baseline": baseline}, title, spectra.calibrated, masked=masked, std=std
-    )
-
-
-def correct_files(
-    paths: Sequence[str | Path],
-    estimate: BaselineFn,
-    outdir: Path,
-    plots: bool = True,
-    min_points: int = MIN_POINTS,
-    progress: bool = True,
-) -> Report:
-    """Correct every file; a bad file is recorded in the report and the others go on.
-
-    Where the outputs go is decided before any work (:func:`pipeline.outputs.plan_outputs`:
-    collisions resolved by a suffix, recorded in ``Report.renamed``), and each input's
-    outputs are written whole or not at all (:mod:`pipeline.outputs`).
-
-    Raises
-    ------
-    OutputError
-        Before any work: ``outdir`` is an existing file or cannot be written to, or an output
-        could be written over one of the inputs.
-    SystemExit
-        Status 143 on SIGTERM, once the outputs of the file being written are removed.
-    """
-    from tqdm import tqdm
-
-    paths = list(dict.fromkeys(Path(p) for p in paths))  # each file once, in order
-    plan = plan_outputs(paths, outdir)
-    created = check_outdir(outdir)
-    report = Report(renamed=plan.renamed)
-    done: set[Path] = set()
-    with terminate_cleanly():
-        for path, stem in tqdm(
-            list(zip(paths, plan.stems, strict=True)),
-            desc="correct",
-            unit="file",
-            disable=not progress,
-        ):
-            _correct_one(path, stem, estimate, outdir, plots, min_points, report, done)
-    if created and not report.written:
-        remove_if_empty(outdir)  # every input failed: leave no empty folder behind
-    return report
-
-
-def _correct_one(
-    path: Path,
-    stem: Path,
-    estimate: BaselineFn,
-    outdir: Path,
-    plots: bool,
-    min_points: int,
-    report: Report,
-    done: set[Path],
-) -> None:
-    """Correct one file into ``report``; a failure is recorded there, not raised."""
-    try:
-        inside(stem, outdir)
-        spectra = read_spectra(path, min_points, masked=True)
-        baseline, note = correct_spectra(spectra, estimate, min_points)
-        baseline, std = (baseline[0], baseline[1]) if baseline.ndim == 3 else (baseline, None)
-        report.written += write_outputs(spectra, baseline, stem, plots, done, outdir, std)
-        report.spectra += len(spectra)
-        report.notes += [(path, text) for text in (*spectra.notes, note) if text]
-        if not spectra.calibrated:
-            report.notes.append((path, UNCALIBRATED))
-    except Exception as exc:  # one bad file must not stop the batch
-        named = isinstance(exc, SpectrumError | CorrectionError | OutputError)  # names the file
-        report.failed.append((path, one_line(exc) if named else f"{path}: {one_line(exc)}"))

@@ -31,6 +31,7 @@ from pipeline.spectra_io import SpectrumError, check_spectra
 INTENSITY, WAVENUMBER = "intensity", "wavenumber"
 OUTPUTS = ("baseline", "corrected")
 STD = "baseline_std"  # with --uncertainty (settings["uncertainty"]): a third output
+DENOISED = "denoised"  # with --denoise (settings["denoiser"]): the corrected map denoised
 DONE = "done"
 ATTRS = "raman_baseline"  # the group attribute holding what the store was made from and with
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
@@ -333,7 +334,10 @@ def prepare_output(
     return _create(out, source, x, chunks, made), 0
 
 
-RESUME_KEYS = ("input", "chunks", "method", "model", "model_version", "length_mode", "uncertainty")
+# what a store must have been made from and with to be resumed; options added later are None in
+# stores made before them
+RESUME_KEYS = ("input", "chunks", "method", "model", "model_version", "length_mode")
+RESUME_KEYS += ("uncertainty", "denoiser")
 
 
 def _our_attrs(out: Path) -> dict[str, Any] | None:
@@ -352,7 +356,8 @@ def _create(out: Path, source: MapInput, x: np.ndarray, chunks, made: dict[str, 
     group = zarr.open_group(out, mode="w-")
     axis = group.create_array(WAVENUMBER, shape=x.shape, dtype=np.float64)
     axis[...] = x
-    for name in OUTPUTS + ((STD,) if made.get("uncertainty") else ()):
+    extra = {STD: made.get("uncertainty"), DENOISED: made.get("denoiser")}  # with the options
+    for name in OUTPUTS + tuple(name for name, made_with in extra.items() if made_with):
         group.create_array(name, shape=source.shape, chunks=chunks, dtype=dtype, fill_value=np.nan)
     grid = tuple(-(-n // c) for n, c in zip(source.shape[:-1], chunks[:-1], strict=True))
     group.create_array(DONE, shape=grid, chunks=(1,) * len(grid), dtype=np.uint8, fill_value=0)

@@ -10,9 +10,11 @@ and :func:`pipeline.correct.classical_method` for the rest; the default method
 (:func:`worker_method`), with one ONNX Runtime stream (one thread): the cluster, one
 single-threaded worker process per core, gives the parallelism. Each chunk's task reads its
 spectra, fits them, writes ``baseline`` and ``corrected`` (and ``baseline_std`` with
-``--uncertainty``, :func:`pipeline.correct.uncertainty_method`) into the output Zarr store, then
-marks the chunk done (:func:`correct_block`); a rerun skips the chunks marked done. Memory is
-bounded by the chunk size: a worker holds a few chunks at a time, never the map.
+``--uncertainty``, :func:`pipeline.correct.uncertainty_method`; ``denoised`` with ``--denoise``,
+the corrected spectra through the denoiser of :func:`pipeline.correct.choose_denoiser`) into
+the output Zarr store, then marks the chunk done (:func:`correct_block`); a rerun skips the
+chunks marked done. Memory is bounded by the chunk size: a worker holds a few chunks at a time,
+never the map.
 
 Bad pixels: Inf is taken as NaN (a saturated or dead pixel), and NaN pixels are masked as in
 ``correct``; a spectrum left with fewer than :data:`pipeline.spectra_io.MIN_POINTS` pixels (a
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -58,6 +61,8 @@ class Recipe:
         only); a registry alias is pinned to its version, so every worker runs the same one.
     length_mode, params, classical_report, refined_report, uncertainty
         As ``correct``'s options.
+    denoiser
+        The ONNX denoiser's absolute path (``--denoise``), or "" for none.
     """
 
     method: str = correct.DEFAULT_METHOD
@@ -69,6 +74,7 @@ class Recipe:
     classical_report: Path | None = None
     refined_report: Path | None = None
     uncertainty: bool = False
+    denoiser: str = ""
 
 
 @dataclass
@@ -84,6 +90,22 @@ class MapReport:
     seconds: float = 0.0
     first_dead: list[tuple[int, ...]] = field(default_factory=list)  # up to 5, map indices
 
+    def summary(self, out: Path) -> list[str]:
+        """What ``correct-map`` prints at the end: the run, then a note on bad pixels if any."""
+        rate = self.spectra / self.seconds if self.seconds else 0.0
+        lines = [
+            f"{self.ran} of {self.chunks} chunks run ({self.skipped} done before): "
+            f"{self.spectra} spectra in {self.seconds:.1f} s ({rate:.0f} spectra/s) into {out}"
+        ]
+        if self.dead or self.masked_pixels:
+            where = ", ".join(str(i) for i in self.first_dead)
+            lines.append(
+                f"  note: {self.dead} spectra with too few usable pixels left empty (NaN)"
+                + (f", first at {where}" if where else "")
+                + f"; {self.masked_pixels} NaN, Inf or padding pixels left out of the fit"
+            )
+        return lines
+
 
 def plan(
     method: str,
@@ -94,21 +116,29 @@ def plan(
     classical_report: Path | None = None,
     refined_report: Path | None = None,
     uncertainty: bool = False,
+    denoiser: Path | None = None,
+    denoise: bool = False,
 ) -> tuple[Recipe, dict[str, Any], str]:
     """Resolve the method as ``correct`` would: ``(recipe, attributes, one line saying how)``.
 
     The method is built once here (the model loaded), so that a bad model or report is an
-    error before any work. ``attributes`` name the model URI, its version, the method and
-    the package version, for the output store.
+    error before any work; so is the denoiser (``denoise``, or a ``denoiser`` path, as
+    ``correct``'s ``--denoise`` and ``--denoiser``). ``attributes`` name the model URI, its
+    version, the method, the denoiser's sha256 and the package version, for the output store.
 
     Raises
     ------
-    RegistryError, ModelLoadError, ShippedModelError, CorrectionError
+    RegistryError, ModelLoadError, ShippedModelError, CorrectionError, DenoiserError
         As ``correct``'s.
     """
     spec, grid, uri, which, version = "", 0, None, "", ""
     if uncertainty and method != "resunet":  # before any model is loaded
         correct.uncertainty_method(None, "", method, length_mode)
+    denoiser_path, denoised_by, digest = "", "", None
+    if denoise or denoiser is not None:
+        found, denoised_by = correct.choose_denoiser(denoiser)
+        denoiser_path = str(found.path.resolve())  # read by the workers: the same for all
+        digest = f"sha256 {shipped.sha256(found.path)[:12]}"
     if method in correct.NETWORK_METHODS:
         spec, grid, uri, which = correct.network_spec(model, store, params)
         spec, version = _pinned(spec, uri)
@@ -116,11 +146,13 @@ def plan(
         classical_report = Path(classical_report or "reports/classical.json").resolve()
     refined_report = refined_report.resolve() if refined_report is not None else None
     recipe = Recipe(
-        method, spec, grid, uri, length_mode, params, classical_report, refined_report, uncertainty
+        *(method, spec, grid, uri, length_mode, params, classical_report, refined_report),
+        *(uncertainty, denoiser_path),
     )
     _, how = build_method(recipe)
     if which:
         how = f"ResUNet-1D, {which}, length mode {length_mode}; {how}"
+    how += f"; denoised by {denoised_by}" if denoised_by else ""
     attrs = {
         "method": method,
         "model": spec or None,
@@ -129,6 +161,7 @@ def plan(
         "how": how,
         "package_version": package_version(),
         "uncertainty": True if uncertainty else None,  # None: as outputs made before the option
+        "denoiser": digest,  # None: no denoised array, as outputs made before the option
     }
     return recipe, attrs, how
 
@@ -184,7 +217,7 @@ def build_method(recipe: Recipe) -> tuple[BaselineFn, str]:
     return correct.refined_method(estimate, recipe.params, recipe.refined_report)
 
 
-_BUILT: dict[str, BaselineFn] = {}  # per worker process: the methods built, by recipe
+_BUILT: dict[str, Callable] = {}  # per worker process: the methods and denoisers built, by key
 
 
 def worker_method(recipe: Recipe) -> BaselineFn:
@@ -192,6 +225,16 @@ def worker_method(recipe: Recipe) -> BaselineFn:
     key = repr(recipe)
     if key not in _BUILT:
         _BUILT[key] = build_method(recipe)[0]
+    return _BUILT[key]
+
+
+def worker_denoiser(path: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The denoiser at ``path`` (one ONNX Runtime thread), loaded once per process and kept."""
+    key = f"denoiser {path}"
+    if key not in _BUILT:
+        from pipeline.denoise import OnnxDenoiser
+
+        _BUILT[key] = OnnxDenoiser(path, threads=1).denoise
     return _BUILT[key]
 
 
@@ -246,17 +289,15 @@ def correct_block(
     baseline, dead, masked = fit_spectra(x, y, worker_method(recipe))
     baseline, std = (baseline[0], baseline[1]) if baseline.ndim == 3 else (baseline, None)
     corrected = y - baseline
-    if flip:
-        baseline, corrected = baseline[:, ::-1], corrected[:, ::-1]
-        std = None if std is None else std[:, ::-1]
+    denoised = worker_denoiser(recipe.denoiser)(corrected) if recipe.denoiser else None
     group = zarr.open_group(out, mode="r+")
     chunks = group[map_io.OUTPUTS[0]].chunks
     spans = zip(index, chunks[:-1], shape[:-1], strict=True)
     region = tuple(slice(i * c, i * c + n) for i, c, n in spans) + (slice(None),)
-    group["baseline"][region] = baseline.reshape(shape)
-    group["corrected"][region] = corrected.reshape(shape)
-    if std is not None:  # none when every spectrum of the chunk is dead: the fill, NaN
-        group[map_io.STD][region] = std.reshape(shape)
+    found = {"baseline": baseline, "corrected": corrected, map_io.STD: std}
+    for name, values in (found | {map_io.DENOISED: denoised}).items():
+        if values is not None:  # no std when every spectrum of the chunk is dead: the fill, NaN
+            group[name][region] = (values[:, ::-1] if flip else values).reshape(shape)
     first = [s.start for s in region[:-1]]
     dead_at = [
         tuple(int(a + b) for a, b in zip(first, np.unravel_index(i, shape[:-1]), strict=True))

@@ -137,12 +137,13 @@ def correction(
     baselines: dict[str, np.ndarray],
     title: str,
     calibrated: bool,
-    figsize: tuple[float, float] = (8, 5.5),
+    figsize: tuple[float, float] | None = None,
     dpi: int = 100,
     masked: np.ndarray | None = None,
     std: np.ndarray | None = None,
+    denoised: np.ndarray | None = None,
 ) -> Path:
-    """PNG of a spectrum with each method's baseline (top) and corrected spectrum (bottom).
+    """PNG of a spectrum with each method's baseline (top) and corrected spectrum (middle).
 
     Parameters
     ----------
@@ -156,15 +157,22 @@ def correction(
         Above the top panel.
     calibrated
         Whether ``x`` is a Raman shift (else a pixel index).
+    figsize
+        Width and height in inches; None: 8 x 5.5, or 8 x 7.5 with a third panel.
     masked
         (L,) bool: pixels left out of the fit (:mod:`pipeline.masking`), shaded in both panels
         with the label "left out of the fit"; their NaN baselines leave gaps in the lines.
     std
         (L,) the standard deviation of the (first) baseline (``correct --uncertainty``): its
         ±2 sigma band is shaded around it in the top panel (:func:`band`).
+    denoised
+        (L,) the (first) corrected spectrum denoised (``correct --denoise``,
+        :mod:`pipeline.denoise`): a third panel draws that corrected spectrum (light) and the
+        denoised one (dark) over it; NaN (masked pixels) leave gaps.
     """
-    fig = figure(figsize)
-    top, bottom = fig.subplots(2, 1, sharex=True)
+    rows = 2 if denoised is None else 3
+    fig = figure(figsize or (8, 5.5 if rows == 2 else 7.5))
+    top, bottom, *third = fig.subplots(rows, 1, sharex=True)
     top.plot(*drawn(x, y), color="0.45", lw=0.8, label="raw spectrum")
     for name, baseline in baselines.items():
         label, colour, style = method_style(name)
@@ -179,11 +187,18 @@ def correction(
                 label="±2σ (baseline_std)",
             )
             std = None  # the first baseline's
+    if third:
+        corrected = y - next(iter(baselines.values()))
+        third[0].plot(*drawn(x, corrected), color="0.7", lw=0.8, label="corrected")
+        third[0].plot(*drawn(x, denoised), color="0.1", lw=1.0, label="denoised")
+        third[0].axhline(0, color="black", lw=0.5)
+        third[0].legend(loc="upper right", frameon=False, fontsize=8)
+        third[0].set_ylabel("denoised")
     for k, (start, stop) in enumerate(masked_spans(masked)):
         label = "left out of the fit" if k == 0 else None
         left = (x[max(start - 1, 0)] + x[start]) / 2  # half a step beyond: one pixel shows too
         right = (x[stop - 1] + x[min(stop, len(x) - 1)]) / 2
-        for panel in (top, bottom):
+        for panel in (top, bottom, *third):
             panel.axvspan(left, right, color="0.88", lw=0, zorder=0, label=label)
             label = None
     bottom.axhline(0, color="black", lw=0.5)
@@ -193,5 +208,5 @@ def correction(
         bottom.legend(loc="upper right", frameon=False, fontsize=8)
     top.set_ylabel("intensity")
     bottom.set_ylabel("corrected")
-    bottom.set_xlabel(axis_label(calibrated))
+    (third or [bottom])[0].set_xlabel(axis_label(calibrated))
     return save(fig, path, dpi)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from pybaselines import Baseline
 
-from pipeline import correct, outputs, shipped
+from pipeline import correct, correct_files, outputs, shipped
 from pipeline.cli import main
 from pipeline.export import export_onnx
 from pipeline.model import ResUNet1D
@@ -196,7 +196,7 @@ def test_a_file_failing_half_way_leaves_none_of_its_outputs(
     tmp_path, onnx_model, monkeypatch, capsys
 ):
     calls = []
-    real_plot = correct.plot_correction
+    real_plot = correct_files.plot_correction
 
     def plot_then_fail(path, *args):
         calls.append(path)
@@ -204,7 +204,7 @@ def test_a_file_failing_half_way_leaves_none_of_its_outputs(
             raise OSError("disk full")
         real_plot(path, *args)
 
-    monkeypatch.setattr(correct, "plot_correction", plot_then_fail)
+    monkeypatch.setattr(correct_files, "plot_correction", plot_then_fail)
     wire = write_wire_map(tmp_path / "map.txt")
     good = write_two_columns(tmp_path / "z_good.csv", *spectrum(400))
     out = tmp_path / "out"
@@ -400,7 +400,7 @@ def test_sigterm_half_way_through_a_map_leaves_none_of_its_outputs(
     import signal
 
     calls = []
-    real_plot = correct.plot_correction
+    real_plot = correct_files.plot_correction
 
     def plot_then_terminated(path, *args):
         calls.append(path)
@@ -408,7 +408,7 @@ def test_sigterm_half_way_through_a_map_leaves_none_of_its_outputs(
             os.kill(os.getpid(), signal.SIGTERM)
         real_plot(path, *args)
 
-    monkeypatch.setattr(correct, "plot_correction", plot_then_terminated)
+    monkeypatch.setattr(correct_files, "plot_correction", plot_then_terminated)
     good = write_two_columns(tmp_path / "a_good.csv", *spectrum(400))
     wire = write_wire_map(tmp_path / "map.txt")
     out = tmp_path / "out"

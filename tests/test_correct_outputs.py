@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline import correct, outputs
+from pipeline import correct_files, outputs
 
 from .conftest import ROOT
 from .test_correct import PARAMS, read_csv, run_correct, spectrum, stray, write_two_columns
@@ -102,16 +102,16 @@ def test_an_output_name_that_is_a_symlink_is_replaced_not_followed(tmp_path):
 # a map whose second point's PNG is where the run stops: by a signal, or the process killed
 STOP = """
 import os, signal, sys
-from pipeline import correct, outputs
+from pipeline import correct_files, outputs
 from pipeline.cli import main
-how, calls, real = sys.argv[1], [], correct.plot_correction
+how, calls, real = sys.argv[1], [], correct_files.plot_correction
 signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even when run in background
 def plot(path, *args):
     calls.append(path)
     if len(calls) == 3:  # the second point of the map, after the first file
         os.kill(os.getpid(), getattr(signal, how))
     real(path, *args)
-correct.plot_correction = plot
+correct_files.plot_correction = plot
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -140,11 +140,11 @@ def test_a_map_stopped_half_way_leaves_none_of_its_outputs(tmp_path, how, status
 
 def test_the_plan_is_made_before_any_work(tmp_path, monkeypatch):
     read = []
-    monkeypatch.setattr(correct, "read_spectra", lambda *a: read.append(a) or 1 / 0)
+    monkeypatch.setattr(correct_files, "read_spectra", lambda *a: read.append(a) or 1 / 0)
     out = tmp_path / "out"
     out.write_text("a file")
     with pytest.raises(outputs.OutputError, match="a file, not a folder"):
-        correct.correct_files([tmp_path / "x.csv"], None, out, progress=False)
+        correct_files.correct_files([tmp_path / "x.csv"], None, out, progress=False)
     assert read == []
 
 
@@ -176,7 +176,7 @@ def test_a_folder_swapped_for_a_symlink_after_the_check_is_not_followed(
     x, y, elsewhere = two_folders(tmp_path)
     out = tmp_path / "out"
     (out / "sub").mkdir(parents=True)
-    real_read = correct.read_spectra
+    real_read = correct_files.read_spectra
 
     def read_then_swap(path, *args, **kwargs):  # checked, then swapped while x is read
         if path == x:
@@ -184,7 +184,7 @@ def test_a_folder_swapped_for_a_symlink_after_the_check_is_not_followed(
             (out / "sub").symlink_to(elsewhere)
         return real_read(path, *args, **kwargs)
 
-    monkeypatch.setattr(correct, "read_spectra", read_then_swap)
+    monkeypatch.setattr(correct_files, "read_spectra", read_then_swap)
     status, _ = run_correct(x, y, "-o", out, "--method", "arpls")
     err = capsys.readouterr().err
     assert status == 1 and f"{out / 'sub'} leads out of the output folder" in err
@@ -224,7 +224,7 @@ def test_an_uncalibrated_axis_is_named_pixel_with_a_note(tmp_path, capsys):
     assert run_correct(path, "-o", tmp_path / "out", "--method", "arpls")[0] == 0
     header = (tmp_path / "out" / "pixels.csv").read_text().splitlines()[0]
     assert header == "pixel,intensity,baseline,corrected"  # was wavenumber, with no note
-    assert f"note: {path}: {correct.UNCALIBRATED}" in capsys.readouterr().out
+    assert f"note: {path}: {correct_files.UNCALIBRATED}" in capsys.readouterr().out
     calibrated = write_two_columns(tmp_path / "shift.csv", *spectrum(300))
     assert run_correct(calibrated, "-o", tmp_path / "out", "--method", "arpls")[0] == 0
     assert (tmp_path / "out" / "shift.csv").read_text().startswith("wavenumber,")

@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from pipeline import correct
+from pipeline import correct, correct_files
 from pipeline.baselines import METHODS, classical
 from pipeline.config import ClassicalMethodParams
 from pipeline.spectra_io import Spectra
@@ -37,7 +37,7 @@ def estimates():
 
 
 def _corrected(spectra: Spectra, estimate) -> np.ndarray:
-    baseline = correct.correct_spectra(spectra, estimate)[0]
+    baseline = correct_files.correct_spectra(spectra, estimate)[0]
     return spectra.y - baseline
 
 

@@ -48,7 +48,7 @@ def test_masked_pixels_are_shaded_runs_and_gaps(tmp_path):
 
 def test_no_module_drawing_figures_imports_pyplot():
     code = (
-        "import sys, pipeline.plots, pipeline.evaluate, pipeline.correct, pipeline.finetune\n"
+        "import sys, pipeline.plots, pipeline.evaluate, pipeline.correct_files, pipeline.finetune\n"
         "print('matplotlib.pyplot' in sys.modules)"
     )
     out = subprocess.run(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline import realdata
-from pipeline.correct import CSV_COLUMNS, write_outputs
+from pipeline.correct_files import CSV_COLUMNS, write_outputs
 from pipeline.realdata import RealDataError, RealSpectrum, load, seed, split
 from pipeline.spectra_io import Spectra
 

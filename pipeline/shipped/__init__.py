@@ -1,10 +1,12 @@
 """The shipped model: a ResUNet-1D inside the package, described by its model card.
 
 The folder of this package holds the model's files (the ONNX network ``correct`` runs, the
-PyTorch checkpoint that fine-tuning and distillation start from) and ``model_card.json``:
+PyTorch checkpoint that fine-tuning and distillation start from, and optionally the ONNX
+denoiser ``correct --denoise`` runs, role ``denoiser``) and ``model_card.json``:
 the params, git commit, data digests, device, wall time and benchmark metrics of the run that
 produced it, how its weights are stored, and the sha256 and size of every file. ``raman-baseline
-ship`` writes the folder (:mod:`pipeline.ship`); the stage ``register_shipped`` registers it in
+ship`` writes the folder (:mod:`pipeline.ship`), ``raman-baseline ship-denoiser`` adds the
+denoiser to it (:mod:`pipeline.ship_denoiser`); the stage ``register_shipped`` registers it in
 the local store; ``raman-baseline correct`` uses it when no registry is found.
 
 :func:`load` checks every file against the card before anything uses it: a missing file or one
@@ -23,6 +25,7 @@ from typing import Any
 FOLDER = Path(__file__).resolve().parent
 CARD = "model_card.json"
 ROLES = ("onnx", "checkpoint")  # the files a card must name, by role
+OPTIONAL_ROLES = ("denoiser",)  # the files a card may name, one of each at most
 
 
 class ShippedModelError(RuntimeError):
@@ -47,6 +50,12 @@ class ShippedModel:
     def path(self, role: str) -> Path:
         """The file playing ``role`` (``onnx`` or ``checkpoint``)."""
         return self.folder / _file_of(self.card, role, self.folder)
+
+    @property
+    def denoiser(self) -> Path | None:
+        """The ONNX denoiser (``correct --denoise``), or None when the card names none."""
+        name = _file_of(self.card, "denoiser", self.folder, optional=True)
+        return None if name is None else self.folder / name
 
     @property
     def onnx(self) -> Path:
@@ -117,7 +126,8 @@ def read_card(folder: Path | None = None) -> dict[str, Any]:
     Raises
     ------
     ShippedModelError
-        No card, not JSON, or without ``id``, ``grid`` and a ``files`` entry per role.
+        No card, not JSON, or without ``id``, ``grid`` and a ``files`` entry per role of
+        :data:`ROLES`, or with more than one of an optional role (:data:`OPTIONAL_ROLES`).
     """
     folder = Path(folder or FOLDER)
     path = folder / CARD
@@ -132,13 +142,21 @@ def read_card(folder: Path | None = None) -> dict[str, Any]:
         raise ShippedModelError(f"{path} lacks {', '.join(missing)}: not a model card")
     for role in ROLES:
         _file_of(card, role, folder)
+    for role in OPTIONAL_ROLES:
+        _file_of(card, role, folder, optional=True)
     return card
 
 
-def _file_of(card: dict[str, Any], role: str, folder: Path) -> str:
+def _file_of(card: dict[str, Any], role: str, folder: Path, optional: bool = False) -> str | None:
+    """The name of the file playing ``role``; None for none of an ``optional`` role."""
     names = [name for name, entry in card["files"].items() if entry.get("role") == role]
+    if optional and not names:
+        return None
     if len(names) != 1:
-        raise ShippedModelError(f"{Path(folder) / CARD} names {len(names)} {role} files, not 1")
+        wanted = "0 or 1" if optional else "1"
+        raise ShippedModelError(
+            f"{Path(folder) / CARD} names {len(names)} {role} files, not {wanted}"
+        )
     return names[0]
 
 
