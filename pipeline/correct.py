@@ -331,7 +331,10 @@ def choose_denoiser(path: Path | None) -> tuple[OnnxDenoiser, str]:
         The shipped files do not match their card.
     """
     if path is not None:
-        return OnnxDenoiser(path), f"the denoiser {path}"
+        try:
+            return OnnxDenoiser(path), f"the denoiser {path}"
+        except DenoiserError as exc:
+            raise DenoiserError(f"--denoiser: {exc}") from None
     model = shipped.load()
     if model.denoiser is None:
         raise DenoiserError(

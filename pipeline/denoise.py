@@ -46,7 +46,9 @@ def to_sigma_units(corrected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ----------
     corrected
         ``(N, L)`` baseline-corrected spectra, any intensity units, L >= 3. NaN (masked
-        pixels) is allowed: it is left out of the sigma and set to 0 in the output.
+        pixels) is allowed: it is left out of the sigma, and filled in the output by linear
+        interpolation between the nearest unmasked pixels (the end values beyond them), so
+        the network sees no step at a masked run (0 where a spectrum has under 2 such pixels).
 
     Returns
     -------
@@ -62,6 +64,10 @@ def to_sigma_units(corrected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for i, (row, ok) in enumerate(zip(c, finite, strict=True)):
         sigma[i] = noise_sigma(row[ok])[0] if ok.sum() >= 3 else 1.0
     u = np.where(finite, c, 0.0) / sigma[:, None]
+    for i in np.flatnonzero(~finite.all(axis=1) & (finite.sum(axis=1) >= 2)):
+        points = np.arange(c.shape[1])
+        ok = finite[i]
+        u[i, ~ok] = np.interp(points[~ok], points[ok], u[i, ok])
     return u.astype(np.float32), sigma
 
 
@@ -108,18 +114,17 @@ class OnnxDenoiser:
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise DenoiserError(f"--denoise: no denoiser file {self.path}")
+            raise DenoiserError(f"no denoiser file {self.path}")
         try:
             session = onnx_session(self.path, threads=threads)
         except Exception as exc:  # onnxruntime raises its own types for a bad file
-            raise DenoiserError(f"--denoise: {self.path} is not an ONNX model: {exc}") from exc
+            raise DenoiserError(f"{self.path} is not an ONNX model: {exc}") from exc
         meta = session.get_modelmeta().custom_metadata_map
         outputs = [o.name for o in session.get_outputs()]
         if meta.get(ROLE_KEY) != ROLE or OUTPUT not in outputs:
             raise DenoiserError(
-                f"--denoise: the model {self.path} has no denoising output ({OUTPUT}): it is "
-                "not a denoiser; name one written by `raman-baseline train-denoiser`, or "
-                "leave out --denoiser for the shipped one"
+                f"the model {self.path} has no denoising output ({OUTPUT}): it is not a "
+                "denoiser; one is written by `raman-baseline train-denoiser` (docs/denoising.md)"
             )
         self.session = session
         self.metadata = dict(meta)

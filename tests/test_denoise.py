@@ -47,7 +47,10 @@ def test_sigma_units_scale_by_the_noise_and_leave_nan_out():
     u, sigma = to_sigma_units(c)
     assert u.dtype == np.float32 and u.shape == c.shape
     np.testing.assert_allclose(sigma, 2.5, rtol=0.05)
-    assert np.all(u[1, :100] == 0)
+    assert np.all(u[1, :100] == u[1, 100])  # the first unmasked value, held to the end
+    gap = np.array([[0.0, 1.0, np.nan, np.nan, 4.0, 5.0, 6.0, 7.0]])
+    filled = to_sigma_units(gap)[0][0] * to_sigma_units(gap)[1][0]
+    np.testing.assert_allclose(filled[2:4], [2.0, 3.0], rtol=1e-6)  # a line across the gap
     np.testing.assert_allclose(u[0], c[0] / sigma[0], rtol=1e-6)
 
 
