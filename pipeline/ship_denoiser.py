@@ -32,7 +32,11 @@ class ShipDenoiserError(RuntimeError):
 
 
 def ship_denoiser(
-    onnx: Path, folder: Path | None = None, params: Path | None = None, report: Path | None = None
+    onnx: Path,
+    folder: Path | None = None,
+    params: Path | None = None,
+    report: Path | None = None,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """Copy the denoiser ``onnx`` into ``folder`` and record it on the card; return the card.
 
@@ -48,6 +52,9 @@ def ship_denoiser(
         goes on the card.
     report
         A JSON benchmark report of the denoiser, recorded on the card as it is; None: none.
+    profile
+        The ``profiles`` entry of ``params`` it was trained with (``cpu_long`` for the shipped
+        one), laid over the file before its ``denoise`` section is read.
 
     Raises
     ------
@@ -71,7 +78,8 @@ def ship_denoiser(
         "file": NAME,
         "source": {"path": str(onnx), **file_entry(onnx)},
         "onnx_metadata": metadata,
-        "params": _denoise_params(Path(params or "params.yaml")),
+        "params": _denoise_params(Path(params or "params.yaml"), profile),
+        "profile": profile,
         "report": _report(report) if report is not None else None,
         "shipped": datetime.now(UTC).isoformat(timespec="seconds"),
         "storage": "float32, as exported",
@@ -93,15 +101,15 @@ def ship_denoiser(
     return card
 
 
-def _denoise_params(path: Path) -> dict[str, Any]:
-    """The ``denoise`` section of the params file ``path``, validated, as plain values."""
+def _denoise_params(path: Path, profile: str | None = None) -> dict[str, Any]:
+    """The ``denoise`` section of the params file ``path`` (with ``profile``), as plain values."""
     from pipeline.config import load_params
 
     if not path.is_file():
         raise ShipDenoiserError(
             f"no params file {path}: name the one the denoiser was trained with (--params)"
         )
-    denoise = dataclasses.asdict(load_params(path).denoise)
+    denoise = dataclasses.asdict(load_params(path, profile).denoise)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in denoise.items()}
 
 
@@ -119,7 +127,10 @@ def _report(path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``raman-baseline ship-denoiser PATH [--report JSON] [--out FOLDER] [--params FILE]``."""
+    """``raman-baseline ship-denoiser PATH [--report JSON] [--out FOLDER] [--params FILE]``.
+
+    And ``--profile NAME``, the params profile the denoiser was trained with.
+    """
     parser = argparse.ArgumentParser(
         prog="raman-baseline ship-denoiser",
         description="Put a trained denoiser (ONNX) into the shipped folder, on its model card.",
@@ -130,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=None, help="the shipped folder (default: the package's)"
     )
     parser.add_argument("--params", type=Path, help="default: params.yaml")
+    parser.add_argument("--profile", help="the params profile it was trained with (cpu_long)")
     args = parser.parse_args(argv)
-    card = ship_denoiser(args.onnx, args.out, args.params, args.report)
+    card = ship_denoiser(args.onnx, args.out, args.params, args.report, args.profile)
     entry = card["files"][NAME]
     where = args.out or shipped.FOLDER
     print(

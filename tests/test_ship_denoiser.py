@@ -136,3 +136,10 @@ def test_the_command_refuses_a_baseline_model_in_one_line(tmp_path, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{BASELINE_MODEL} has no denoising output" in err[0]
+
+
+def test_the_card_records_the_params_of_the_profile_it_was_trained_with(tmp_path, denoiser):
+    folder = shipped_copy(tmp_path / "shipped")
+    card = ship_denoiser(denoiser, folder, PARAMS, None, profile="cpu_long")
+    assert card["denoiser"]["profile"] == "cpu_long"
+    assert card["denoiser"]["params"]["samples"] == 131072  # not params.yaml's 8,192
