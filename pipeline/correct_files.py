@@ -239,7 +239,7 @@ def _correct_one(
         baseline, std = (baseline[0], baseline[1]) if baseline.ndim == 3 else (baseline, None)
         denoised = None if denoise is None else denoise(spectra.y - baseline)
         report.written += write_outputs(spectra, baseline, stem, plots, done, outdir, std, denoised)
-        report.spectra += len(spectra)
+        report.spectra += int(np.isfinite(baseline).any(axis=-1).sum())  # not a NaN-only one
         report.notes += [(path, text) for text in (*spectra.notes, note) if text]
         if not spectra.calibrated:
             report.notes.append((path, UNCALIBRATED))
