@@ -31,7 +31,7 @@ def test_the_stage_writes_a_denoiser_its_report_and_its_history(tmp_path):
     assert main([*args, "--out", str(out), "--report", str(report), "--history", str(history)]) == 0
     found = json.loads(report.read_text())
     assert found["samples"] == params.denoise.samples
-    assert found["parity_max_abs"] < 1e-3
+    assert found["parity_max_of_tolerance"] <= 1 and found["parity_max_abs"] < 1e-2
     assert found["ratio_to_savitzky_golay"] == pytest.approx(
         found["denoiser_rmse"] / found["sg_rmse"]
     )

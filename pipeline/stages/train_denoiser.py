@@ -23,11 +23,17 @@ from pipeline.files import atomic_path
 from pipeline.simulate import load_sets
 from pipeline.stages._common import arguments, script
 
-PARITY_TOL = 1e-3  # sigma units: ONNX Runtime against PyTorch on the validation spectra
+# ONNX Runtime against PyTorch on validation spectra: |difference| <= ABS + REL x |value|, in
+# sigma units (float32 through 11 convolutions: a band of 10,000 sigma differs by ~1e-3)
+PARITY_ABS, PARITY_REL = 1e-3, 1e-5
 
 
-def parity(model, onnx_path, corrected: np.ndarray) -> float:
-    """Largest difference (sigma units) of the ONNX graph's output from PyTorch's."""
+def parity(model, onnx_path, corrected: np.ndarray) -> tuple[float, float]:
+    """The ONNX graph's output against PyTorch's on ``corrected`` ``(N, L)``.
+
+    Returns the largest absolute difference (sigma units) and the largest ratio of the
+    difference to its tolerance, ``PARITY_ABS + PARITY_REL * |value|`` (at most 1 to pass).
+    """
     import torch
 
     from pipeline.denoise import to_sigma_units
@@ -37,7 +43,8 @@ def parity(model, onnx_path, corrected: np.ndarray) -> float:
         torch_out = model(torch.from_numpy(u[:, None, :])).numpy()[:, 0]
     session = OnnxDenoiser(onnx_path, threads=1).session
     (onnx_out,) = session.run(None, {session.get_inputs()[0].name: u[:, None, :]})
-    return float(np.abs(onnx_out[:, 0] - torch_out).max())
+    gap = np.abs(onnx_out[:, 0] - torch_out)
+    return float(gap.max()), float((gap / (PARITY_ABS + PARITY_REL * np.abs(torch_out))).max())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,14 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     export_denoiser(model, args.out)
     val = sets["val"]
-    gap = parity(model, args.out, val.observed[:64] - val.baseline[:64])
-    if gap > PARITY_TOL:
-        raise RuntimeError(f"train-denoiser: the ONNX graph differs from PyTorch by {gap:.2e}")
+    gap, over = parity(model, args.out, val.observed[:64] - val.baseline[:64])
+    if over > 1:
+        raise RuntimeError(
+            f"train-denoiser: the ONNX graph differs from PyTorch by up to {gap:.2e} sigma, "
+            f"{over:.1f}x the tolerance ({PARITY_ABS:g} + {PARITY_REL:g} x |value|)"
+        )
     found = compare(OnnxDenoiser(args.out).denoise, val, sets["test"])
     report = {
         "samples": params.denoise.samples,
         "train_seconds": round(seconds, 1),
         "parity_max_abs": gap,
+        "parity_max_of_tolerance": over,
         "ratio_to_savitzky_golay": found["ratio"],
         **{f"{k}_{m}": v for k in ("raw", "sg", "denoiser") for m, v in found[k].items()},
         "savitzky_golay": found["savitzky_golay"],
