@@ -35,6 +35,10 @@ INPUT, OUTPUT = "corrected_sigma", "denoised_sigma"  # the graph's names, sigma 
 COLUMN = "denoised"  # correct's CSV column and .npz key
 
 
+# the end of each message about a file that is not a denoiser: what to name instead
+WHAT_TO_DO = "name an ONNX denoiser written by `raman-baseline train-denoiser` (docs/denoising.md)"
+
+
 class DenoiserError(RuntimeError):
     """The file named is not a denoiser this version can run; the message names it."""
 
@@ -110,15 +114,20 @@ class OnnxDenoiser:
     """
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
+        from pipeline.errors import one_line
         from pipeline.inference import onnx_session
 
         self.path = Path(path)
+        if self.path.is_dir():
+            raise DenoiserError(f"{self.path} is a folder, not a denoiser file; {WHAT_TO_DO}")
         if not self.path.is_file():
-            raise DenoiserError(f"no denoiser file {self.path}")
+            raise DenoiserError(f"no denoiser file {self.path}; {WHAT_TO_DO}")
         try:
             session = onnx_session(self.path, threads=threads)
         except Exception as exc:  # onnxruntime raises its own types for a bad file
-            raise DenoiserError(f"{self.path} is not an ONNX model: {exc}") from exc
+            raise DenoiserError(
+                f"{self.path} is not an ONNX model ({one_line(exc)}); {WHAT_TO_DO}"
+            ) from exc
         meta = session.get_modelmeta().custom_metadata_map
         outputs = [o.name for o in session.get_outputs()]
         if meta.get(ROLE_KEY) != ROLE or OUTPUT not in outputs:

@@ -10,6 +10,7 @@ import pytest
 from pipeline import shipped
 from pipeline.config import parse_params
 from pipeline.denoise import (
+    WHAT_TO_DO,
     DenoiserError,
     OnnxDenoiser,
     band_height_errors,
@@ -124,9 +125,15 @@ def test_a_file_that_is_no_denoiser_is_one_line_naming_it(tmp_path):
     with pytest.raises(DenoiserError, match="has no denoising output") as info:
         OnnxDenoiser(baseline_model)
     assert str(baseline_model) in str(info.value) and "\n" not in str(info.value)
-    with pytest.raises(DenoiserError, match="no denoiser file"):
-        OnnxDenoiser(tmp_path / "missing.onnx")
     text = tmp_path / "notes.onnx"
     text.write_text("not a model")
-    with pytest.raises(DenoiserError, match="is not an ONNX model"):
-        OnnxDenoiser(text)
+    folder = tmp_path / "folder.onnx"
+    folder.mkdir()
+    refused = {"missing.onnx": "no denoiser file", text.name: "is not an ONNX model"}
+    refused[folder.name] = "is a folder, not a denoiser file"  # was "no denoiser file"
+    for name, problem in refused.items():
+        with pytest.raises(DenoiserError, match=problem) as info:
+            OnnxDenoiser(tmp_path / name)
+        message = str(info.value)  # one line, the file and what to name instead
+        assert "\n" not in message and str(tmp_path / name) in message
+        assert message.endswith(WHAT_TO_DO) and "train-denoiser" in WHAT_TO_DO
