@@ -130,10 +130,12 @@ class OnnxDenoiser:
             ) from exc
         meta = session.get_modelmeta().custom_metadata_map
         outputs = [o.name for o in session.get_outputs()]
-        if meta.get(ROLE_KEY) != ROLE or OUTPUT not in outputs:
+        inputs = [i.name for i in session.get_inputs()]
+        if meta.get(ROLE_KEY) != ROLE or OUTPUT not in outputs or inputs != [INPUT]:
             raise DenoiserError(
-                f"the model {self.path} has no denoising output ({OUTPUT}): it is not a "
-                "denoiser; one is written by `raman-baseline train-denoiser` (docs/denoising.md)"
+                f"the model {self.path} has no denoising output ({OUTPUT} of {INPUT}): it is "
+                "not a denoiser; one is written by `raman-baseline train-denoiser` "
+                "(docs/denoising.md)"
             )
         self.session = session
         self.metadata = dict(meta)

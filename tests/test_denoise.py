@@ -120,6 +120,23 @@ def test_the_onnx_denoiser_matches_torch_at_any_length_and_keeps_nan(tiny_onnx):
     assert got.shape == (200,) and np.isnan(got[50:60]).all() and np.isfinite(got[:50]).all()
 
 
+def test_a_denoiser_graph_with_another_input_is_refused_when_loaded(tmp_path):
+    """It was loaded, and each file then failed on ONNX Runtime's 'Required inputs (['x'])'."""
+    import onnx
+
+    path = tmp_path / "denoiser.onnx"
+    export_denoiser(Denoiser(width=4, dilations=(1, 2)), path)
+    graph = onnx.load(path)
+    old = graph.graph.input[0].name
+    graph.graph.input[0].name = "x"
+    for node in graph.graph.node:
+        node.input[:] = ["x" if name == old else name for name in node.input]
+    onnx.save(graph, path)
+    with pytest.raises(DenoiserError, match="has no denoising output") as info:
+        OnnxDenoiser(path)
+    assert str(path) in str(info.value)
+
+
 def test_a_file_that_is_no_denoiser_is_one_line_naming_it(tmp_path):
     baseline_model = shipped.load().onnx
     with pytest.raises(DenoiserError, match="has no denoising output") as info:
