@@ -52,6 +52,9 @@ def ship_denoiser(
         goes on the card.
     report
         A JSON benchmark report of the denoiser, recorded on the card as it is; None: none.
+        When it holds ``samples`` (``train-denoiser`` writes it), that must be the
+        ``denoise.samples`` of ``params`` with ``profile``: a ``--profile cpu_long`` denoiser
+        shipped without the profile would be recorded with another run's params.
     profile
         The ``profiles`` entry of ``params`` it was trained with (``cpu_long`` for the shipped
         one), laid over the file before its ``denoise`` section is read.
@@ -61,8 +64,9 @@ def ship_denoiser(
     DenoiserError
         ``onnx`` is missing or not a denoiser.
     ShipDenoiserError
-        ``params`` or ``report`` is missing or unreadable, or the shipped files would take
-        more than :data:`pipeline.ship.MAX_BYTES`.
+        ``params`` or ``report`` is missing or unreadable, the report's ``samples`` is not the
+        params' ``denoise.samples``, or the shipped files would take more than
+        :data:`pipeline.ship.MAX_BYTES`.
     ShippedModelError
         The folder's card is missing or broken, or one of its other files does not match it.
     """
@@ -74,13 +78,25 @@ def ship_denoiser(
     others = {n: e for n, e in card["files"].items() if e.get("role") != ROLE}
     shipped.verify(folder, card | {"files": others})  # build on a folder that is whole
     metadata = OnnxDenoiser(onnx).metadata
+    params = Path(params or "params.yaml")
+    denoise = _denoise_params(params, profile)
+    figures = _report(report) if report is not None else None
+    got = figures["figures"] if figures else None
+    trained = got.get("samples") if isinstance(got, dict) else None  # train-denoiser's
+    if trained is not None and trained != denoise["samples"]:
+        given = f"{params} with --profile {profile}" if profile else str(params)
+        raise ShipDenoiserError(
+            f"--report {report} is of a denoiser trained on {trained:,} spectra, but "
+            f"denoise.samples of {given} is {denoise['samples']:,}: name the params file "
+            "and --profile it was trained with (the shipped denoiser: --profile cpu_long)"
+        )
     section = {
         "file": NAME,
         "source": {"path": str(onnx), **file_entry(onnx)},
         "onnx_metadata": metadata,
-        "params": _denoise_params(Path(params or "params.yaml"), profile),
+        "params": denoise,
         "profile": profile,
-        "report": _report(report) if report is not None else None,
+        "report": figures,
         "shipped": datetime.now(UTC).isoformat(timespec="seconds"),
         "storage": "float32, as exported",
     }

@@ -143,3 +143,21 @@ def test_the_card_records_the_params_of_the_profile_it_was_trained_with(tmp_path
     card = ship_denoiser(denoiser, folder, PARAMS, None, profile="cpu_long")
     assert card["denoiser"]["profile"] == "cpu_long"
     assert card["denoiser"]["params"]["samples"] == 131072  # not params.yaml's 8,192
+
+
+def test_a_report_of_another_profile_than_the_one_given_is_refused(tmp_path, denoiser, capsys):
+    """``--profile`` is easy to forget (docs/denoising.md's recipe had none): a report of a
+    cpu_long run (131,072 spectra) shipped without it would be recorded with 8,192."""
+    folder = shipped_copy(tmp_path / "shipped")
+    report = tmp_path / "denoiser.json"
+    report.write_text(json.dumps({"samples": 131072, "denoiser_rmse": 0.004}))
+    with pytest.raises(ShipDenoiserError, match="trained on 131,072 spectra.*is 8,192") as info:
+        ship_denoiser(denoiser, folder, PARAMS, report)
+    assert "--profile cpu_long" in str(info.value) and "\n" not in str(info.value)
+    assert not (folder / NAME).exists()
+    argv = ["ship-denoiser", str(denoiser), "--out", str(folder), "--params", str(PARAMS)]
+    assert main([*argv, "--report", str(report)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "name the params file and --profile" in err[0]
+    assert main([*argv, "--report", str(report), "--profile", "cpu_long"]) == 0
+    assert shipped.load(folder).card["denoiser"]["params"]["samples"] == 131072
