@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"{'estimate':34s} {'RMSE':>8s} {'|height err| med':>17s} {'within 5%':>10s} "
-            f"{'(>=20 sigma)':>12s} {'bias med':>9s} {'spurious/100':>13s}"
+            f"{'(>=20 sigma)':>12s} {'bias med':>9s} {'spurious/100':>13s} {'(no band)':>10s}"
         )
         names = {
             "raw": "corrected, not denoised",
@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:34s} {r['rmse']:8.5f} {100 * r['height_median_abs']:16.2f}% "
                 f"{100 * r['height_within_5pct']:9.1f}% "
                 f"{100 * r['height_within_5pct_20sigma']:11.1f}% "
-                f"{100 * r['height_median']:8.2f}% {r['spurious_per_100']:13.1f}"
+                f"{100 * r['height_median']:8.2f}% {r['spurious_per_100']:13.1f} "
+                f"{r['empty_per_100']:10.1f}"
             )
         bound = found["bound"]["rmse"] / found["sg"]["rmse"]
         print(f"a perfect denoiser's RMSE / Savitzky-Golay's: {bound:.3f}")

@@ -201,13 +201,20 @@ def band_height_errors(
 
 
 def spurious_bands(
-    clean: np.ndarray, estimate: np.ndarray, sigma: np.ndarray, k: float = 4.0, reach: int = 3
+    clean: np.ndarray,
+    estimate: np.ndarray,
+    sigma: np.ndarray,
+    k: float = 4.0,
+    reach: int = 3,
+    empty: float | None = None,
 ) -> np.ndarray:
     """Bands of an estimate where the truth has none, per spectrum.
 
     A spurious band is a local maximum of ``estimate`` of prominence at least ``k * sigma``
     with no local maximum of ``clean`` within ``reach`` points (a shoulder of overlapping
-    true bands that becomes a maximum counts too, so the count errs high).
+    true bands that becomes a maximum counts too, so the count errs high). With ``empty``,
+    only those where the clean bands are also below ``empty * sigma`` count: maxima where the
+    truth has no band at all (not shoulders, not the flanks of a band).
 
     Parameters
     ----------
@@ -227,9 +234,11 @@ def spurious_bands(
     for i, (c, e, s) in enumerate(zip(clean, estimate, sigma, strict=True)):
         found = find_peaks(e, prominence=k * s)[0]
         true = find_peaks(c)[0]
-        if len(found):
-            near = np.abs(found[:, None] - true[None, :]) <= reach if len(true) else None
-            count[i] = len(found) if near is None else int((~near.any(axis=1)).sum())
+        if len(true):
+            found = found[~(np.abs(found[:, None] - true[None, :]) <= reach).any(axis=1)]
+        if empty is not None:
+            found = found[c[found] < empty * s]
+        count[i] = len(found)
     return count
 
 
@@ -275,7 +284,8 @@ def judge(estimate: np.ndarray, bands: np.ndarray, observed: np.ndarray, sigma: 
         ``rmse`` (mean :func:`band_rmse`); ``height_median_abs``, ``height_median`` and
         ``height_within_5pct`` of :func:`band_height_errors` (fractions), ``bands`` judged,
         ``height_within_5pct_20sigma`` (the same, for bands of at least 20 sigma);
-        ``spurious_per_100`` spectra (:func:`spurious_bands`).
+        ``spurious_per_100`` spectra (:func:`spurious_bands`), and ``empty_per_100``: those
+        where the clean bands are below 1 sigma (no band there at all).
     """
     heights = band_height_errors(bands, estimate, sigma)
     tall = band_height_errors(bands, estimate, sigma, snr=20.0)
@@ -287,6 +297,7 @@ def judge(estimate: np.ndarray, bands: np.ndarray, observed: np.ndarray, sigma: 
         "bands": int(heights.size),
         "height_within_5pct_20sigma": float(np.mean(np.abs(tall) <= 0.05)) if tall.size else 1.0,
         "spurious_per_100": float(100 * spurious_bands(bands, estimate, sigma).mean()),
+        "empty_per_100": float(100 * spurious_bands(bands, estimate, sigma, empty=1.0).mean()),
     }
 
 

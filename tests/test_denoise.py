@@ -71,6 +71,11 @@ def test_spurious_bands_are_maxima_away_from_every_true_one():
     assert spurious_bands(clean, clean, np.array([1.0])).tolist() == [0]
     assert spurious_bands(clean, fake, np.array([1.0])).tolist() == [1]
     assert spurious_bands(clean, fake, np.array([3.0])).tolist() == [0]  # 10 < 4 x 3
+    # a maximum on the flank of a true band is spurious, but not where the truth is empty
+    flank = clean + gaussian(x, 110, 3, 20)[None]
+    assert spurious_bands(clean, flank, np.array([1.0])).tolist() == [1]
+    assert spurious_bands(clean, flank, np.array([1.0]), empty=1.0).tolist() == [0]
+    assert spurious_bands(clean, fake, np.array([1.0]), empty=1.0).tolist() == [1]
 
 
 def test_the_best_savitzky_golay_window_grows_with_the_bands_width():
