@@ -173,30 +173,15 @@ def export_denoiser(model: Denoiser, path: Path, metadata: dict[str, str] | None
     The batch and the length are dynamic; the metadata marks the file as a denoiser
     (:data:`pipeline.denoise.ROLE_KEY`), which :class:`pipeline.denoise.OnnxDenoiser` checks.
     """
-    import onnx
+    from pipeline.export import save_onnx
 
-    from pipeline.export import OPSET
-    from pipeline.files import atomic_path
-
-    model = model.eval()
     batch = torch.export.Dim("batch", min=1, max=65536)
     length = torch.export.Dim("length", min=8, max=1 << 20)
-    with torch.no_grad():
-        program = torch.onnx.export(
-            model,
-            (torch.rand(2, 1, 512),),
-            dynamo=True,
-            input_names=[INPUT],
-            output_names=[OUTPUT],
-            opset_version=OPSET,
-            dynamic_shapes={"u": {0: batch, 2: length}},
-            external_data=False,
-            verbose=False,
-        )
-    with atomic_path(path) as tmp:
-        program.save(str(tmp), external_data=False)
-        saved = onnx.load(str(tmp))
-        props = {p.key: p.value for p in saved.metadata_props}
-        onnx.helper.set_model_props(saved, {**props, **(metadata or {}), ROLE_KEY: ROLE})
-        onnx.save(saved, str(tmp))
-    onnx.checker.check_model(str(path))
+    save_onnx(
+        model.eval(),
+        path,
+        torch.rand(2, 1, 512),
+        (INPUT, [OUTPUT]),
+        {"u": {0: batch, 2: length}},
+        {**(metadata or {}), ROLE_KEY: ROLE},
+    )

@@ -41,16 +41,42 @@ def export_onnx(
     multiple = model.length_multiple
     batch = torch.export.Dim("batch", min=1, max=65536)
     blocks = torch.export.Dim("blocks", min=1, max=65536 // multiple)
-    example = torch.rand(2, 1, length)
+    save_onnx(
+        model,
+        path,
+        torch.rand(2, 1, length),
+        (INPUT, outputs),
+        {"x": {0: batch, 2: multiple * blocks}},
+        {**extra, NORMALISATION_KEY: normalisation},
+    )
+    return onnx.load(str(path)).opset_import[0].version
+
+
+def save_onnx(
+    model: torch.nn.Module,
+    path: Path,
+    example: torch.Tensor,
+    names: tuple[str, list[str]],
+    dynamic_shapes: dict,
+    metadata: dict[str, str],
+) -> None:
+    """Write ``model`` (in eval mode) to ``path`` as ONNX, atomically, then check the file.
+
+    The dynamo exporter (``torch.onnx.export(dynamo=True)``) at :data:`OPSET`, traced on
+    ``example``; ``names``: the input's name and the outputs'; ``dynamic_shapes``: the
+    exporter's dynamic axes of the forward's argument; ``metadata``: added to the file's
+    ``metadata_props`` (what the exporter wrote is kept). Shared by the baseline network's
+    export and the denoiser's (:func:`pipeline.denoiser.export_denoiser`).
+    """
     with torch.no_grad():
         program = torch.onnx.export(
             model,
             (example,),
             dynamo=True,
-            input_names=[INPUT],
-            output_names=outputs,
+            input_names=[names[0]],
+            output_names=list(names[1]),
             opset_version=OPSET,
-            dynamic_shapes={"x": {0: batch, 2: multiple * blocks}},
+            dynamic_shapes=dynamic_shapes,
             external_data=False,
             verbose=False,
         )
@@ -58,10 +84,9 @@ def export_onnx(
         program.save(str(tmp), external_data=False)
         saved = onnx.load(str(tmp))
         props = {p.key: p.value for p in saved.metadata_props}
-        onnx.helper.set_model_props(saved, {**props, **extra, NORMALISATION_KEY: normalisation})
+        onnx.helper.set_model_props(saved, {**props, **metadata})
         onnx.save(saved, str(tmp))
     onnx.checker.check_model(str(path))
-    return onnx.load(str(path)).opset_import[0].version
 
 
 def parity(
