@@ -1,6 +1,7 @@
 """The training params: the budget in spectra, retired keys, profiles, a standalone stage."""
 
 import copy
+import dataclasses
 import subprocess
 import sys
 
@@ -58,7 +59,13 @@ def test_the_full_profile_is_laid_over_the_sections(params):
     assert full.train.samples >= 4_000_000 and full.train.batch_size == 512
     assert full.train.lr == 0.002 and full.train.workers > 0
     assert full.student.samples >= 4_000_000
-    assert full.model == params.model and full.simulate == params.simulate
+    # the long budgets train SE (the 4x ablation's winner, docs/ablation.md); the student not
+    assert full.model == dataclasses.replace(params.model, attention="se")
+    assert params.model.attention == "none" and full.simulate == params.simulate
+    from pipeline.stages.train import settings
+
+    assert settings(full, student=False)[0].attention == "se"
+    assert settings(full, student=True)[0].attention == "none"
     assert full.train.seed == params.train.seed  # what the profile does not name is kept
     assert params.train.samples < full.train.samples  # no profile: the default budget
 
