@@ -84,7 +84,7 @@ class Masked:
                 parts.append(f"spectrum {rows[0] + 1}: {w}")
             else:
                 parts.append(f"{len(rows)} of {n} spectra (first {rows[0] + 1}): {w}")
-        return "; ".join(parts) + ("; empty in baseline and corrected" if parts else "")
+        return "; ".join(parts) + ("; empty in the outputs" if parts else "")
 
 
 def find_masked(

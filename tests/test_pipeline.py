@@ -52,6 +52,9 @@ def test_repro_writes_every_output(workspace):
         "models/resunet.onnx",
         "reports/export.json",
         "reports/registration.json",
+        "models/denoiser.onnx",
+        "reports/denoiser.json",
+        "reports/denoiser_history.csv",
         "mlflow.db",
         "dvc.lock",
     ]:
@@ -141,15 +144,36 @@ def test_changing_train_params_reruns_train_and_later_stages_only(workspace):
         out = _run(workspace, "dvc", "repro").stdout
         stages = yaml.safe_load((workspace / "dvc.yaml").read_text())["stages"]
         ran = {s for s in stages if f"Running stage '{s}'" in out}
-        # the data and the classical fits stay; both networks and the fine-tuning follow;
-        # check_params reruns (params.yaml changed) with the same output, so it moves nothing
-        kept = {"simulate", "real", "classical", "register_shipped", "semireal"}
+        # the data, the classical fits and the denoiser (no train.* in it) stay; both networks
+        # and the fine-tuning follow; check_params reruns (params.yaml changed) with the same
+        # output, so it moves nothing
+        kept = {"simulate", "real", "classical", "register_shipped", "semireal", "train_denoiser"}
         if (workspace / "models/finetuned.pt").read_bytes() == finetuned:
             kept.add("export_finetuned")  # fine-tuned again from the same production model
         assert ran == set(stages) - kept, out
         registration = json.loads((workspace / "reports/registration.json").read_text())
         assert int(registration["version"]) > int(before["version"])  # new, through the gate
         assert registration["reason"]
+    finally:
+        params_path.write_text(original)
+        _run(workspace, "dvc", "repro")
+
+
+def test_changing_denoise_params_reruns_the_denoiser_only(workspace):
+    params_path = workspace / "params.yaml"
+    original = params_path.read_text()
+    params = yaml.safe_load(original)
+    params["denoise"]["seed"] += 1
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        out = _run(workspace, "dvc", "repro").stdout
+        stages = yaml.safe_load((workspace / "dvc.yaml").read_text())["stages"]
+        assert {s for s in stages if f"Running stage '{s}'" in out} == {
+            "check_params",
+            "train_denoiser",
+        }, out
+        report = json.loads((workspace / "reports/denoiser.json").read_text())
+        assert report["samples"] == params["denoise"]["samples"] and report["denoiser_rmse"] > 0
     finally:
         params_path.write_text(original)
         _run(workspace, "dvc", "repro")
