@@ -85,8 +85,28 @@ def save_onnx(
         saved = onnx.load(str(tmp))
         props = {p.key: p.value for p in saved.metadata_props}
         onnx.helper.set_model_props(saved, {**props, **metadata})
+        without_source_paths(saved)
         onnx.save(saved, str(tmp))
     onnx.checker.check_model(str(path))
+
+
+STACK_TRACE = "pkg.torch.onnx.stack_trace"  # a node's metadata key the dynamo exporter writes
+
+
+def without_source_paths(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Drop the exporter's per-node stack traces from ``model`` (in place); return it.
+
+    ``torch.onnx.export(dynamo=True)`` records on every node the stack trace of the Python
+    line that made it, with the absolute paths of the source files: the same network exported
+    from two checkouts gave files that differed in those paths (and md5s in ``dvc.lock`` that
+    changed with the folder). The operators, weights and the other metadata are kept.
+    """
+    nodes = [*model.graph.node, *(n for f in model.functions for n in f.node)]
+    for node in nodes:
+        kept = [p for p in node.metadata_props if p.key != STACK_TRACE]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
+    return model
 
 
 def parity(

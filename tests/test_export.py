@@ -50,3 +50,14 @@ def test_export_stage_fails_and_writes_nothing_when_parity_breaks(tmp_path, tiny
     assert "raman-baseline export: ONNX output differs from PyTorch" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "r.json").exists()
     assert main(args) == 0 and out.exists()
+
+
+def test_the_file_holds_no_path_of_this_checkout(exported, tmp_path):
+    # the exporter's per-node stack traces named /abs/path/pipeline/model.py: the same network
+    # exported from two checkouts made two files (two md5s in dvc.lock)
+    model, path, _ = exported
+    data = path.read_bytes()
+    assert str(ROOT).encode() not in data and b"stack_trace" not in data
+    again = tmp_path / "again.onnx"
+    export_onnx(model, again, length=128)
+    assert again.read_bytes() == data  # the same network, the same bytes
