@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,20 @@ class Denoiser(nn.Module):
         return u - self.net(torch.asinh(u / KNEE))
 
 
+@dataclass(frozen=True)
+class BlockRow:
+    """One row of the training history: after a block of :data:`pipeline.stream.BLOCK` spectra.
+
+    ``seen``: spectra trained on so far; ``loss``: the block's mean training loss (Huber, sigma
+    units); ``seconds``: since the start. The stage writes the rows with
+    :func:`pipeline.stages._common.write_history`, as the baseline network's.
+    """
+
+    seen: int
+    loss: float
+    seconds: float
+
+
 def build_denoiser(params: DenoiseParams) -> Denoiser:
     """The :class:`Denoiser` of the ``denoise`` section of ``params.yaml``."""
     return Denoiser(params.width, tuple(params.dilations))
@@ -114,11 +129,11 @@ def train_denoiser(
     sim: SimulateParams,
     threads: int = 0,
     log: Callable[[str], None] = print,
-) -> tuple[Denoiser, list[dict[str, float]]]:
+) -> tuple[Denoiser, list[BlockRow]]:
     """Train a :class:`Denoiser` on ``params.samples`` fresh simulated spectra.
 
-    Returns the model (eval mode) and its history: one row per :data:`pipeline.stream.BLOCK`
-    spectra with the spectra seen, the mean training loss of the block and the seconds.
+    Returns the model (eval mode) and its history, a :class:`BlockRow` per
+    :data:`pipeline.stream.BLOCK` spectra.
     """
     torch.manual_seed(params.seed)
     if threads:
@@ -158,11 +173,9 @@ def train_denoiser(
             optimiser.step()
             losses.append(loss.item())
             seen += batch
-        history.append(
-            {"seen": seen, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - start}
-        )
+        history.append(BlockRow(seen, float(np.mean(losses)), time.perf_counter() - start))
         if block % every == 0 or seen >= params.samples:  # about 16 lines in all
-            log(f"denoiser: {seen} of {params.samples} spectra, loss {history[-1]['loss']:.4f}")
+            log(f"denoiser: {seen} of {params.samples} spectra, loss {history[-1].loss:.4f}")
         block += 1
     return model.eval(), history
 

@@ -95,7 +95,7 @@ def test_a_short_training_lowers_the_error_below_the_raw_noise():
     params = parse_params(data)
     sim = dataclasses.replace(params.simulate, length=256)
     model, history = train_denoiser(params.denoise, sim, threads=1, log=lambda _: None)
-    assert [h["seen"] for h in history] == [512, 1024, 1536]
+    assert [h.seen for h in history] == [512, 1024, 1536]
     test = simulate(sim, 200, seed=99)
 
     def denoise(corrected):

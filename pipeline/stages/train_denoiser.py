@@ -10,18 +10,17 @@ parity with PyTorch, the history its loss per block of spectra. ``--profile NAME
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 import numpy as np
 
 from pipeline.config import load_params
-from pipeline.denoise import OnnxDenoiser, compare
+from pipeline.denoise import INPUT, OUTPUT, OnnxDenoiser, compare, to_sigma_units
 from pipeline.denoiser import export_denoiser, train_denoiser
-from pipeline.files import atomic_path
+from pipeline.files import write_json
 from pipeline.simulate import load_sets
-from pipeline.stages._common import arguments, script
+from pipeline.stages._common import arguments, script, write_history
 
 # ONNX Runtime against PyTorch on validation spectra: |difference| <= ABS + REL x |value|, in
 # sigma units (float32 through 11 convolutions: a band of 10,000 sigma differs by ~1e-3)
@@ -36,13 +35,11 @@ def parity(model, onnx_path, corrected: np.ndarray) -> tuple[float, float]:
     """
     import torch
 
-    from pipeline.denoise import to_sigma_units
-
     u, _ = to_sigma_units(corrected)
     with torch.no_grad():
         torch_out = model(torch.from_numpy(u[:, None, :])).numpy()[:, 0]
     session = OnnxDenoiser(onnx_path, threads=1).session
-    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: u[:, None, :]})
+    (onnx_out,) = session.run([OUTPUT], {INPUT: u[:, None, :]})
     gap = np.abs(onnx_out[:, 0] - torch_out)
     return float(gap.max()), float((gap / (PARITY_ABS + PARITY_REL * np.abs(torch_out))).max())
 
@@ -75,13 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         **{f"{k}_{m}": v for k in ("raw", "sg", "denoiser") for m, v in found[k].items()},
         "savitzky_golay": found["savitzky_golay"],
     }
-    with atomic_path(args.report) as tmp:
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-    with atomic_path(args.history) as tmp:
-        rows = ["seen,loss,seconds"] + [
-            f"{r['seen']},{r['loss']:.6g},{r['seconds']:.2f}" for r in history
-        ]
-        tmp.write_text("\n".join(rows) + "\n")
+    write_json(args.report, report)
+    write_history(args.history, history)
     print(
         f"train-denoiser: {params.denoise.samples} spectra in {seconds:.0f} s; RMSE "
         f"{found['denoiser']['rmse']:.5f} against Savitzky-Golay's {found['sg']['rmse']:.5f} "
